@@ -1,0 +1,25 @@
+"""The local review desk: hand-overs recorded in `<data dir>/handovers.jsonl` with a ticket id."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from adapters.jsonl import JsonLines
+from filing.ports import HandOver
+
+
+class FileReviewDesk:
+    def __init__(self, data_dir: Path) -> None:
+        self._file = JsonLines(data_dir / "handovers.jsonl")
+
+    async def enqueue_platform_review(self, handover: HandOver) -> str:
+        return await self._record("PR", "platform", handover)
+
+    async def hand_over_to_province(self, handover: HandOver) -> str:
+        return await self._record(handover.province, "province", handover)
+
+    async def _record(self, prefix: str, desk: str, handover: HandOver) -> str:
+        ticket = f"{prefix}-{hashlib.sha256(handover.idempotency_key.encode()).hexdigest()[:10].upper()}"
+        stored = await self._file.append_once({"desk": desk, "ticket": ticket, **handover.model_dump(mode="json")})
+        return str(stored["ticket"])

@@ -1,0 +1,280 @@
+"""The business calendar (SPEC §5): which China days are working days, and deadlines.
+
+Pure domain code: no Temporal import. Deadlines are computed in an activity and the
+result (with `calendar_version`) is recorded in the workflow history, so a calendar
+update never changes the replay of a running filing.
+
+Data sources, per year, the first that applies:
+
+1. an override file `<override_dir>/<year>.json` (`CalendarOverride`): the State
+   Council publishes next year's schedule late in the year, and loading it must be a
+   data change, not a code change; a file for a year the package already knows wins,
+   because corrections are data too;
+2. the packaged `chinese-calendar` data (official notices, 2004 to its last year);
+3. otherwise weekends only, and every deadline touching such a year is provisional.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Literal, NamedTuple
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+CHINA_TZ = ZoneInfo("Asia/Shanghai")
+
+Source = Literal["override", "official", "weekends-only"]
+
+# The years the packaged official data covers; outside them chinese_calendar raises.
+_OFFICIAL_FIRST: int = min(d.year for d in chinese_calendar.constants.holidays)
+_OFFICIAL_LAST: int = max(d.year for d in chinese_calendar.constants.holidays)
+_OFFICIAL_NAME = f"chinese-calendar-{chinese_calendar.__version__}"
+
+
+class CalendarDataError(ValueError):
+    """An override file cannot be used; the message names the file and the field."""
+
+
+class CalendarOverride(BaseModel):
+    """One year's official schedule, as published by the State Council.
+
+    Only the exceptions to the weekend rule are listed: `holidays` are weekdays
+    (Mon–Fri) that are off, `workdays` are weekend days that are make-up working days
+    (调休补班). A file is the whole schedule of its year: it replaces, not amends, the
+    packaged data for that year.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    year: int = Field(ge=1990, le=2200)
+    holidays: list[date] = Field(default_factory=list)
+    workdays: list[date] = Field(default_factory=list)
+    source: str = Field(min_length=1, max_length=500, description="the notice it comes from")
+
+    @field_validator("holidays", "workdays")
+    @classmethod
+    def _check_days(cls, days: list[date], info: ValidationInfo) -> list[date]:
+        year = info.data.get("year")  # absent when `year` itself failed validation
+        is_holidays = info.field_name == "holidays"
+        both = set(days) & set(info.data.get("holidays", ())) if not is_holidays else set()
+        if both:  # checked first: "in both lists" says more than "wrong weekday"
+            raise ValueError(f"dates in both holidays and workdays: {sorted(d.isoformat() for d in both)}")
+        for day in days:
+            if year is not None and day.year != year:
+                raise ValueError(f"{day.isoformat()} is not in {year}")
+            if (day.weekday() < 5) != is_holidays:
+                what = "a weekday (Mon-Fri)" if is_holidays else "a weekend day (Sat/Sun)"
+                raise ValueError(f"{day.isoformat()} ({day:%A}) must be {what}")
+        if len(set(days)) != len(days):
+            raise ValueError(f"duplicate dates {sorted({d.isoformat() for d in days if days.count(d) > 1})}")
+        return sorted(days)
+
+
+class Deadline(BaseModel):
+    """A computed deadline, recorded as is in the workflow history."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: AwareDatetime
+    business_days: int = Field(ge=1)
+    due_at: AwareDatetime  # end of the Nth working day: next day 00:00 China time, in UTC
+    provisional: bool  # part of the window was counted on weekends only
+    calendar_version: str
+
+    @field_validator("start", "due_at")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+
+class CalendarDay(NamedTuple):
+    """One row of `BusinessCalendar.year_days` (for `filings calendar show YEAR`)."""
+
+    day: date
+    is_workday: bool
+    source: Source
+
+
+@dataclass(frozen=True)
+class _Data:
+    """An immutable snapshot, swapped whole by `reload()` so readers never see a mix."""
+
+    off: frozenset[date]  # weekdays that are off
+    on: frozenset[date]  # weekend days that are on
+    official: range  # years answered by the packaged data
+    overrides: frozenset[int]  # years answered by override files
+    version: str
+
+    def knows(self, year: int) -> bool:
+        return year in self.overrides or year in self.official
+
+    def is_workday(self, day: date) -> bool:
+        # Only the exceptions are stored, so unknown years fall back to weekends only.
+        return day in self.on if day.weekday() >= 5 else day not in self.off
+
+
+class BusinessCalendar:
+    """Working days in China and business-day deadlines (SPEC §5)."""
+
+    def __init__(self, override_dir: Path | None = None, *, official_until: int | None = None) -> None:
+        """`override_dir` holds `<year>.json` files (a missing dir means none yet);
+        `official_until` pretends the packaged data stops at that year (for tests and
+        drills of the "new year not published yet" path)."""
+        self._dir = Path(override_dir) if override_dir is not None else None
+        last = _OFFICIAL_LAST if official_until is None else min(official_until, _OFFICIAL_LAST)
+        self._official = range(_OFFICIAL_FIRST, last + 1)  # empty if last < first
+        self._official_name = _OFFICIAL_NAME + ("" if last == _OFFICIAL_LAST else f"@until-{last}")
+        self._data = self._load()
+
+    # -- queries ---------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        """Identifies the data answering: packaged data version plus a digest of the
+        overrides' *contents* (dates), so reformatting a file changes nothing."""
+        return self._data.version
+
+    def knows(self, year: int) -> bool:
+        """Whether the year has official data (packaged or override)."""
+        return self._data.knows(year)
+
+    def source_of(self, year: int) -> Source:
+        """Where the year's answers come from; an override file wins over packaged data."""
+        data = self._data
+        if year in data.overrides:
+            return "override"
+        return "official" if year in data.official else "weekends-only"
+
+    def is_workday(self, day: date) -> bool:
+        """Whether `day` (a China calendar date) is a working day; weekends only for
+        years the calendar does not know."""
+        if isinstance(day, datetime):  # a datetime's date depends on its zone: be explicit
+            raise TypeError("is_workday takes a China calendar date, not a datetime")
+        return self._data.is_workday(day)
+
+    def year_days(self, year: int) -> list[CalendarDay]:
+        """Every day of `year` with its answer and where the answer comes from."""
+        source = self.source_of(year)
+        first = date(year, 1, 1)
+        days = (first + timedelta(days=i) for i in range((date(year + 1, 1, 1) - first).days))
+        return [CalendarDay(d, self.is_workday(d), source) for d in days]
+
+    def add_business_days(self, start: datetime, n: int) -> Deadline:
+        """The end of the `n`th working day after `start`'s China calendar day.
+
+        The starting day never counts, whatever the hour; the deadline is 24:00 China
+        time of the last counted day. Never raises for unknown years: they are counted
+        on weekends only and the result is `provisional`.
+        """
+        if start.tzinfo is None or start.utcoffset() is None:
+            raise ValueError("start must be timezone-aware")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"business days must be an integer >= 1, got {n!r}")
+        return self._count(self._data, start, n)
+
+    # -- loading ---------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Re-read the override dir (on the operators' `calendar_updated`); returns
+        whether the calendar's data changed. An invalid file raises
+        `CalendarDataError` and the previous data stays in force."""
+        new = self._load()
+        changed = new.version != self._data.version
+        if changed:
+            self._data = new
+        return changed
+
+    def _load(self) -> _Data:
+        overrides = self._read_overrides()
+        off: set[date] = set()
+        on: set[date] = set()
+        for day in chinese_calendar.constants.holidays:
+            if day.year in self._official and day.year not in overrides and day.weekday() < 5:
+                off.add(day)
+        for day in chinese_calendar.constants.workdays:
+            if day.year in self._official and day.year not in overrides:
+                on.add(day)
+        for o in overrides.values():
+            off.update(o.holidays)
+            on.update(o.workdays)
+        canonical = json.dumps(
+            [[o.year, [d.isoformat() for d in o.holidays], [d.isoformat() for d in o.workdays]]
+             for _, o in sorted(overrides.items())],
+            separators=(",", ":"),
+        )
+        digest = hashlib.sha256(canonical.encode()).hexdigest()[:12] if overrides else "none"
+        return _Data(
+            off=frozenset(off),
+            on=frozenset(on),
+            official=self._official,
+            overrides=frozenset(overrides),
+            version=f"{self._official_name}+overrides:{digest}",
+        )
+
+    def _read_overrides(self) -> dict[int, CalendarOverride]:
+        if self._dir is None or not self._dir.exists():
+            return {}
+        if not self._dir.is_dir():
+            raise CalendarDataError(f"{self._dir}: calendar override path is not a directory")
+        result: dict[int, CalendarOverride] = {}
+        for path in sorted(self._dir.glob("*.json")):
+            override = load_override(path)
+            result[override.year] = override
+        return result
+
+    # -- counting --------------------------------------------------------------------
+
+    @staticmethod
+    def _count(data: _Data, start: datetime, n: int) -> Deadline:
+        # One snapshot for the whole count, so a concurrent reload cannot mix data.
+        first = start.astimezone(CHINA_TZ).date()
+        day, left, provisional = first, n, False
+        known_year, known = first.year, data.knows(first.year)
+        one = timedelta(days=1)
+        while left:
+            day += one
+            if day.year != known_year:
+                known_year, known = day.year, data.knows(day.year)
+            provisional |= not known
+            if data.is_workday(day):
+                left -= 1
+        end = datetime.combine(day + one, time(0), tzinfo=CHINA_TZ)
+        return Deadline(
+            start=start,
+            business_days=n,
+            due_at=end,
+            provisional=provisional,
+            calendar_version=data.version,
+        )
+
+
+def load_override(path: Path) -> CalendarOverride:
+    """Read and validate one `<year>.json` override file; errors name file and field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CalendarDataError(f"{path}: cannot read: {exc}") from exc
+    try:
+        override = CalendarOverride.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise CalendarDataError(f"{path}: {problems}") from exc
+    if path.stem != str(override.year):
+        raise CalendarDataError(f"{path}: year: {override.year} does not match the file name {path.name}")
+    return override

@@ -1,0 +1,174 @@
+"""The application (备案申请) as the applicant submits it (SPEC §2, §3).
+
+These models check *shape* only (types, required fields, lengths). The business
+rules R1–R8, which need the whole application and the clock at once, live in
+`filing.rules` so that every violation can be reported together.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: A document valid without an end date (长期).
+LONG_TERM = "LONG_TERM"
+Validity = date | Literal["LONG_TERM"]
+
+# Size limits keep a single application well inside Temporal's payload limits.
+_NAME = Field(min_length=1, max_length=100)
+_TEXT = Field(min_length=1, max_length=500)
+
+
+class Model(BaseModel):
+    """Base for every payload: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class FilingKind(StrEnum):
+    NEW = "NEW"  # 新增备案
+    CHANGE = "CHANGE"  # 变更备案
+    CANCEL_SUBJECT = "CANCEL_SUBJECT"  # 注销主体
+    CANCEL_MINI_PROGRAM = "CANCEL_MINI_PROGRAM"  # 注销小程序
+    CANCEL_ACCESS = "CANCEL_ACCESS"  # 取消接入
+
+    @property
+    def needs_sms(self) -> bool:
+        """`CANCEL_ACCESS` is the platform's own act: the MIIT sends no SMS (SPEC §2)."""
+        return self is not FilingKind.CANCEL_ACCESS
+
+    @property
+    def references_filing(self) -> bool:
+        """Every kind but `NEW` acts on an existing filing number (R8)."""
+        return self is not FilingKind.NEW
+
+    @property
+    def is_cancellation(self) -> bool:
+        return self.name.startswith("CANCEL_")
+
+
+class SubjectType(StrEnum):
+    PERSONAL = "PERSONAL"  # 个人
+    ENTERPRISE = "ENTERPRISE"  # 企业
+    INDIVIDUAL_BUSINESS = "INDIVIDUAL_BUSINESS"  # 个体工商户
+    GOVERNMENT = "GOVERNMENT"  # 政府机关
+    PUBLIC_INSTITUTION = "PUBLIC_INSTITUTION"  # 事业单位
+    SOCIAL_ORGANIZATION = "SOCIAL_ORGANIZATION"  # 社会团体
+    OTHER_ORGANIZATION = "OTHER_ORGANIZATION"  # 其他组织 (基金会, 民办非企业单位, ...)
+
+
+class IdentityDocumentType(StrEnum):
+    RESIDENT_ID = "RESIDENT_ID"  # 居民身份证 (GB 11643)
+    PASSPORT = "PASSPORT"  # 护照
+    HK_MACAO_PERMIT = "HK_MACAO_PERMIT"  # 港澳居民来往内地通行证
+    TAIWAN_PERMIT = "TAIWAN_PERMIT"  # 台湾居民来往大陆通行证
+    FOREIGN_PERMANENT_RESIDENT_ID = "FOREIGN_PERMANENT_RESIDENT_ID"  # 外国人永久居留身份证
+
+
+class UnitCertificateType(StrEnum):
+    """Unit certificates; since 2015 all of them carry the 统一社会信用代码 (GB 32100)."""
+
+    BUSINESS_LICENSE = "BUSINESS_LICENSE"  # 营业执照
+    PUBLIC_INSTITUTION_CERTIFICATE = "PUBLIC_INSTITUTION_CERTIFICATE"  # 事业单位法人证书
+    SOCIAL_ORGANIZATION_CERTIFICATE = "SOCIAL_ORGANIZATION_CERTIFICATE"  # 社会团体法人登记证书
+    GOVERNMENT_CODE_CERTIFICATE = "GOVERNMENT_CODE_CERTIFICATE"  # 统一社会信用代码证书 (机关)
+    OTHER = "OTHER"
+
+
+class IdentityDocument(Model):
+    type: IdentityDocumentType
+    number: str = Field(min_length=1, max_length=32)
+    valid_until: Validity
+
+
+class UnitCertificate(Model):
+    type: UnitCertificateType
+    number: str = Field(min_length=1, max_length=32)
+    valid_until: Validity
+
+
+class Address(Model):
+    province: str = Field(min_length=1, max_length=20)
+    city: str = Field(default="", max_length=50)
+    detail: str = Field(default="", max_length=200)
+
+
+class Subject(Model):
+    """主体."""
+
+    type: SubjectType
+    name: str = _NAME
+    unit_certificate: UnitCertificate | None = None
+    address: Address
+
+
+class Person(Model):
+    """A responsible person (负责人); identified by their identity document (R4)."""
+
+    name: str = _NAME
+    identity_document: IdentityDocument
+    mobile: str = Field(max_length=20)
+    emergency_mobile: str = Field(max_length=20)
+    email: str = Field(default="", max_length=100)
+
+
+class PreApproval(Model):
+    """前置审批 record for a service category that needs one (R6)."""
+
+    category: str = Field(min_length=1, max_length=50)
+    approval_number: str = Field(default="", max_length=100)
+    document_name: str = Field(default="", max_length=200)
+
+
+class MiniProgram(Model):
+    appid: str = Field(pattern=r"^wx[0-9a-f]{16}$", description="WeChat appid, e.g. wx1234567890abcdef")
+    name: str = _NAME
+    service_categories: list[str] = Field(min_length=1, max_length=20)
+    pre_approvals: list[PreApproval] = Field(default_factory=list, max_length=20)
+
+
+class FaceVerification(Model):
+    """人脸核身 record, produced by the platform's face-verification service."""
+
+    record_id: str = Field(min_length=1, max_length=64)
+    passed: bool
+    verified_at: datetime
+
+
+class MiniProgramPrincipal(Model):
+    """小程序负责人: the subject principal again (the default), or a person of its own (R7)."""
+
+    reuse_subject_principal: bool = True
+    person: Person | None = None
+    face_verification: FaceVerification
+
+
+class Application(Model):
+    """One filing application of any kind (SPEC §2, §3)."""
+
+    kind: FilingKind = FilingKind.NEW
+    subject: Subject
+    subject_principal: Person
+    mini_program: MiniProgram
+    mini_program_principal: MiniProgramPrincipal
+    #: The existing filing number a CHANGE or a cancellation acts on (R8).
+    filing_number: str | None = Field(default=None, max_length=40)
+    #: Why a cancellation is asked for (SPEC §2).
+    cancellation_reason: str | None = Field(default=None, max_length=500)
+
+    @property
+    def appid(self) -> str:
+        return self.mini_program.appid
+
+    def verifiers(self) -> list[Person]:
+        """Who receives the 12381 SMS (L3): the subject principal and, when it is a
+        different person, the mini-program principal. Never an emergency contact."""
+        people = [self.subject_principal]
+        own = self.mini_program_principal
+        if not own.reuse_subject_principal and own.person is not None:
+            if own.person.identity_document.number.upper() != self.subject_principal.identity_document.number.upper():
+                people.append(own.person)
+        return people

@@ -1,0 +1,30 @@
+"""The numbers of the lifecycle (SLA, SMS window, attempts, expiry), with the SPEC's defaults.
+
+A filing carries its policy in its workflow input, so a change of configuration never
+changes the replay of a running filing: it applies to filings started afterwards.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field
+
+from filing.models import Model
+
+
+class FilingPolicy(Model):
+    platform_sla_business_days: int = Field(default=2, ge=1, le=60)  # L2: 1–2 business days
+    provincial_sla_business_days: int = Field(default=20, ge=1, le=120)  # L4: 1–20 business days
+    #: L4 per-province overrides, keyed by filing-number prefix (e.g. {"冀": 15}).
+    provincial_sla_overrides: dict[str, int] = Field(default_factory=dict)
+    sms_window: timedelta = Field(default=timedelta(hours=24), gt=timedelta(0))  # L3: wall-clock
+    sms_attempts_per_code: int = Field(default=5, ge=1, le=20)  # L3
+    sms_resends: int = Field(default=1, ge=0, le=5)  # L3: one resend per verifier
+    resubmission_window: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))  # L6
+    #: How long an outside service (queue, hand-over, SMS gateway) may stay down before the
+    #: filing is escalated to operators and returned, rather than waiting without a trace.
+    outside_service_timeout: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
+
+    def provincial_sla_for(self, prefix: str) -> int:
+        return self.provincial_sla_overrides.get(prefix, self.provincial_sla_business_days)

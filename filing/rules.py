@@ -1,0 +1,459 @@
+"""The application rules R1–R8 (SPEC §3), run together so every violation is reported at once.
+
+Each rule is a generator of `Violation`s over one `_Context`; none stops at the first
+problem. Rules are pure: the clock and the R6 category list come in as arguments, so the
+workflow's `resubmit` validator can run them deterministically, and the worker re-runs the
+clock-dependent ones (`CLOCK_RULES`) at submission (L1).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from filing.dates import add_months, as_utc, china_date
+from filing.filing_number import InvalidFilingNumber, parse_filing_number
+from filing.ids import is_valid_identity_number, is_valid_unit_certificate_number
+from filing.messages import Violation
+from filing.models import (
+    Application,
+    FilingKind,
+    IdentityDocumentType,
+    Person,
+    SubjectType,
+    UnitCertificateType,
+    Validity,
+)
+from filing.preapproval import load_preapproval_categories
+from filing.provinces import find_province
+from filing.schema_errors import violations_from_validation_error
+
+ALL_RULES = frozenset({"R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8"})
+#: Rules whose outcome depends on the clock or outside services: re-checked at submission (L1).
+CLOCK_RULES = frozenset({"R2", "R7"})
+
+MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_MOBILE_HINT = ("11位大陆手机号，以13–19开头", "an 11-digit mainland mobile starting with 13–19")
+
+_U = UnitCertificateType
+#: Which unit certificates each subject type may hold; OTHER covers the rarer registrations.
+CERTIFICATES_FOR: dict[SubjectType, frozenset[UnitCertificateType]] = {
+    SubjectType.ENTERPRISE: frozenset({_U.BUSINESS_LICENSE, _U.OTHER}),
+    SubjectType.INDIVIDUAL_BUSINESS: frozenset({_U.BUSINESS_LICENSE}),
+    SubjectType.GOVERNMENT: frozenset({_U.GOVERNMENT_CODE_CERTIFICATE, _U.OTHER}),
+    SubjectType.PUBLIC_INSTITUTION: frozenset({_U.PUBLIC_INSTITUTION_CERTIFICATE, _U.OTHER}),
+    SubjectType.SOCIAL_ORGANIZATION: frozenset({_U.SOCIAL_ORGANIZATION_CERTIFICATE, _U.OTHER}),
+    SubjectType.OTHER_ORGANIZATION: frozenset(_U),
+}
+
+#: R3: (key, what a valid number looks like in Chinese, in English).
+_ID_FORMATS: dict[IdentityDocumentType, tuple[str, str, str]] = {
+    IdentityDocumentType.RESIDENT_ID: (
+        "R3.invalid_resident_id",
+        "居民身份证号应为18位：6位大陆地区码、8位真实出生日期、3位顺序码和GB 11643校验码（0–9或X）",
+        "a resident ID has 18 characters: a 6-digit mainland region code, a real birth date "
+        "YYYYMMDD, a 3-digit sequence and the GB 11643 check character (0-9 or X)",
+    ),
+    IdentityDocumentType.PASSPORT: (
+        "R3.invalid_passport",
+        "护照号码应为5–17位字母或数字，且至少含一位数字",
+        "a passport number has 5 to 17 letters or digits, at least one of them a digit",
+    ),
+    IdentityDocumentType.HK_MACAO_PERMIT: (
+        "R3.invalid_hk_macao_permit",
+        "港澳居民来往内地通行证号码应为H或M加8位或10位数字",
+        "a Hong Kong/Macao permit number is H or M followed by 8 or 10 digits",
+    ),
+    IdentityDocumentType.TAIWAN_PERMIT: (
+        "R3.invalid_taiwan_permit",
+        "台湾居民来往大陆通行证号码应为8位数字",
+        "a Taiwan permit number has 8 digits",
+    ),
+    IdentityDocumentType.FOREIGN_PERMANENT_RESIDENT_ID: (
+        "R3.invalid_foreign_permanent_resident_id",
+        "外国人永久居留身份证号码应为15位（3位字母国籍代码加12位数字）或以9开头的18位新号码（含GB 11643校验码）",
+        "a foreign permanent resident ID has 15 characters (3-letter nationality and 12 digits) "
+        "or, since 2023, 18 characters starting with 9 with a GB 11643 check character",
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    app: Application
+    now: datetime  # UTC
+    today: date  # submission day in China
+    categories: frozenset[str]
+    validity_months: int
+    face_max_age: timedelta
+    clock_skew: timedelta
+
+    def people(self) -> list[tuple[str, Person]]:
+        """The people the filing names, with their field paths; an ignored person is not one."""
+        people = [("subject_principal", self.app.subject_principal)]
+        own = self.app.mini_program_principal
+        if not own.reuse_subject_principal and own.person is not None:
+            people.append(("mini_program_principal.person", own.person))
+        return people
+
+
+def _v(field: str, key: str, zh: str, en: str) -> Violation:
+    return Violation(field=field, key=key, message_zh=zh, message_en=en)
+
+
+def _person_id(person: Person) -> str:
+    return person.identity_document.number.strip().upper()
+
+
+def _r1_subject_type(c: _Context) -> Iterator[Violation]:
+    subject = c.app.subject
+    cert = subject.unit_certificate
+    if subject.type is SubjectType.PERSONAL:
+        if cert is not None:
+            yield _v(
+                "subject.unit_certificate",
+                "R1.personal_with_unit_certificate",
+                "个人主体不应提交单位证件，请删除单位证件或选择单位主体类型",
+                "a personal subject has no unit certificate: remove it or choose a non-personal subject type",
+            )
+        if subject.name != c.app.subject_principal.name:
+            yield _v(
+                "subject.name",
+                "R1.personal_name_mismatch",
+                "个人主体的主体名称应为主体负责人本人姓名",
+                "a personal subject's name must be the subject principal's own name",
+            )
+    elif cert is None:
+        yield _v(
+            "subject.unit_certificate",
+            "R1.unit_certificate_missing",
+            "非个人主体须提交单位证件（如营业执照，含统一社会信用代码）",
+            "a non-personal subject needs a unit certificate "
+            "(e.g. a business licence with its unified social credit code)",
+        )
+    elif cert.type not in CERTIFICATES_FOR[subject.type]:
+        allowed = ", ".join(sorted(CERTIFICATES_FOR[subject.type]))
+        yield _v(
+            "subject.unit_certificate.type",
+            "R1.certificate_type_mismatch",
+            f"主体类型 {subject.type} 不能使用证件类型 {cert.type}，可用：{allowed}",
+            f"subject type {subject.type} cannot hold a {cert.type}; allowed: {allowed}",
+        )
+
+
+def _r2_validity(c: _Context) -> Iterator[Violation]:
+    limit = add_months(c.today, c.validity_months)
+    docs: list[tuple[str, Validity]] = [
+        (f"{p}.identity_document", person.identity_document.valid_until) for p, person in c.people()
+    ]
+    if c.app.subject.unit_certificate is not None:
+        docs.insert(0, ("subject.unit_certificate", c.app.subject.unit_certificate.valid_until))
+    for path, until in docs:
+        if isinstance(until, str) or until > limit:  # the only string is LONG_TERM
+            continue
+        expired = until < c.today
+        yield _v(
+            f"{path}.valid_until",
+            "R2.expired" if expired else "R2.expires_too_soon",
+            f"证件有效期至{until}，{'已过期' if expired else '剩余有效期不足'}；有效期须大于{c.validity_months}个月，"
+            f"即晚于{limit}（提交日{c.today}，北京时间），或为长期",
+            f"valid until {until}, {'already expired' if expired else 'too soon'}: it must stay valid more than "
+            f"{c.validity_months} month(s) after the submission day {c.today} (China time), "
+            f"i.e. until after {limit}, or be LONG_TERM",
+        )
+
+
+def _r3_numbers(c: _Context) -> Iterator[Violation]:
+    cert = c.app.subject.unit_certificate
+    if cert is not None and not is_valid_unit_certificate_number(cert.type, cert.number):
+        if cert.type is UnitCertificateType.OTHER:
+            yield _v(
+                "subject.unit_certificate.number",
+                "R3.invalid_certificate_number",
+                "证件号码应为18位字母或数字",
+                "the certificate number must have 18 letters or digits",
+            )
+        else:
+            yield _v(
+                "subject.unit_certificate.number",
+                "R3.invalid_uscc",
+                "统一社会信用代码应为18位（不含I、O、Z、S、V），第3–8位为行政区划码，末位为GB 32100校验码",
+                "a unified social credit code has 18 characters (no I, O, Z, S, V), a 6-digit region "
+                "code at positions 3-8 and the GB 32100 check character last",
+            )
+    for path, person in c.people():
+        doc = person.identity_document
+        if not is_valid_identity_number(doc.type, doc.number, today=c.today):
+            key, zh, en = _ID_FORMATS[doc.type]
+            yield _v(f"{path}.identity_document.number", key, zh, en)
+
+
+def _r4_phones(c: _Context) -> Iterator[Violation]:
+    owner_of: dict[str, str] = {}  # mobile -> identity number of its first user
+    for path, person in c.people():
+        for attr in ("mobile", "emergency_mobile"):
+            if not MOBILE.fullmatch(getattr(person, attr)):
+                yield _v(
+                    f"{path}.{attr}",
+                    "R4.invalid_mobile",
+                    f"手机号码格式不正确，应为{_MOBILE_HINT[0]}",
+                    f"not a valid mobile: use {_MOBILE_HINT[1]}",
+                )
+        if not MOBILE.fullmatch(person.mobile):
+            continue
+        if person.emergency_mobile == person.mobile:
+            yield _v(
+                f"{path}.emergency_mobile",
+                "R4.emergency_same_as_own",
+                "应急联系人手机号码不能与本人手机号码相同",
+                "the emergency-contact mobile must differ from the person's own mobile",
+            )
+        if owner_of.setdefault(person.mobile, _person_id(person)) != _person_id(person):
+            yield _v(
+                f"{path}.mobile",
+                "R4.shared_mobile",
+                "不同人不能使用同一个手机号码，请填写本人使用的号码",
+                "different people (different identity documents) may not use the same mobile: "
+                "give each person their own",
+            )
+
+
+def _r5_address(c: _Context) -> Iterator[Violation]:
+    address = c.app.subject.address
+    if find_province(address.province) is None:
+        yield _v(
+            "subject.address.province",
+            "R5.unknown_province",
+            "省份应为31个大陆省级行政区之一，填写全称或简称（如 河北省 或 河北）",
+            "the province must be one of the 31 mainland provincial-level regions, "
+            "by full or short name (e.g. 河北省 or 河北)",
+        )
+    if not address.city:
+        yield _v("subject.address.city", "R5.city_missing", "请填写所在城市", "the city is missing")
+    if not address.detail:
+        yield _v(
+            "subject.address.detail",
+            "R5.detail_missing",
+            "请填写实际通讯地址（详细地址）",
+            "the detailed mailing address is missing",
+        )
+
+
+def _r6_pre_approval(c: _Context) -> Iterator[Violation]:
+    mp = c.app.mini_program
+    declared = set(mp.service_categories)
+    recorded = {p.category for p in mp.pre_approvals}
+    for i, category in enumerate(mp.service_categories):
+        if category in c.categories and category not in recorded:
+            yield _v(
+                f"mini_program.service_categories[{i}]",
+                "R6.pre_approval_missing",
+                f"服务类目“{category}”须经主管部门前置审批，请添加该类目的前置审批记录（审批号和文件名）",
+                f"the service category '{category}' needs a pre-approval: add a pre_approvals entry "
+                "for it with the approval number and document name",
+            )
+    for j, record in enumerate(mp.pre_approvals):
+        path = f"mini_program.pre_approvals[{j}]"
+        if record.category not in declared:
+            yield _v(
+                f"{path}.category",
+                "R6.pre_approval_for_undeclared_category",
+                f"前置审批记录的类目“{record.category}”不在服务类目中，请核对类目名称",
+                f"the pre-approval category '{record.category}' is not among the service categories: check its name",
+            )
+        if not record.approval_number:
+            yield _v(
+                f"{path}.approval_number",
+                "R6.approval_number_missing",
+                "请填写前置审批号",
+                "the pre-approval's approval number is missing",
+            )
+        if not record.document_name:
+            yield _v(
+                f"{path}.document_name",
+                "R6.document_name_missing",
+                "请填写前置审批文件名",
+                "the pre-approval's document name is missing",
+            )
+
+
+def _r7_mini_program_principal(c: _Context) -> Iterator[Violation]:
+    own = c.app.mini_program_principal
+    base = "mini_program_principal"
+    if own.reuse_subject_principal:
+        if own.person is not None:
+            yield _v(
+                f"{base}.person",
+                "R7.person_with_reuse",
+                "已选择复用主体负责人，请删除单独填写的小程序负责人，或取消复用",
+                "reuse_subject_principal is true but a person is given: remove the person or set reuse to false",
+            )
+    elif c.app.subject.type is SubjectType.PERSONAL:
+        yield _v(
+            f"{base}.reuse_subject_principal",
+            "R7.personal_must_reuse",
+            "个人主体的小程序负责人须复用主体负责人",
+            "a personal subject's mini-program principal must reuse the subject principal",
+        )
+    elif own.person is None:
+        yield _v(
+            f"{base}.person",
+            "R7.person_missing",
+            "未复用主体负责人时须填写小程序负责人信息",
+            "without reuse of the subject principal, give the mini-program principal's details",
+        )
+    elif _person_id(own.person) == _person_id(c.app.subject_principal) and (
+        own.person.name != c.app.subject_principal.name or own.person.mobile != c.app.subject_principal.mobile
+    ):
+        yield _v(
+            f"{base}.person",
+            "R7.same_person_differs",
+            "小程序负责人与主体负责人证件号码相同但姓名或手机号码不同；同一人请复用主体负责人",
+            "the mini-program principal has the subject principal's identity document but another name or "
+            "mobile: for the same person, reuse the subject principal",
+        )
+    face = own.face_verification
+    path = f"{base}.face_verification"
+    if not face.passed:
+        yield _v(
+            f"{path}.passed",
+            "R7.face_not_passed",
+            "人脸核身未通过，请重新完成人脸核身",
+            "the face verification did not pass: verify again",
+        )
+    age = c.now - as_utc(face.verified_at)
+    if age > c.face_max_age:
+        yield _v(
+            f"{path}.verified_at",
+            "R7.face_verification_stale",
+            f"人脸核身已超过{_days(c.face_max_age)}天，请在提交前{_days(c.face_max_age)}天内重新核身",
+            f"the face verification is older than {_days(c.face_max_age)} days at submission: verify again",
+        )
+    elif age < -c.clock_skew:
+        yield _v(
+            f"{path}.verified_at",
+            "R7.face_verification_in_future",
+            "人脸核身时间晚于提交时间，请核对",
+            "the face verification time is later than the submission: check it",
+        )
+
+
+def _days(span: timedelta) -> str:
+    return f"{span / timedelta(days=1):g}"
+
+
+_KIND_ZH = {
+    FilingKind.NEW: "新增备案",
+    FilingKind.CHANGE: "变更备案",
+    FilingKind.CANCEL_SUBJECT: "注销主体",
+    FilingKind.CANCEL_MINI_PROGRAM: "注销小程序",
+    FilingKind.CANCEL_ACCESS: "取消接入",
+}
+
+
+def _r8_references(c: _Context) -> Iterator[Violation]:
+    app = c.app
+    if app.kind is FilingKind.NEW:
+        if app.filing_number:
+            yield _v(
+                "filing_number",
+                "R8.filing_number_not_allowed",
+                "新增备案不应填写备案号",
+                "a NEW filing carries no filing number: remove it",
+            )
+    elif not app.filing_number:
+        yield _v(
+            "filing_number",
+            "R8.filing_number_missing",
+            f"{_KIND_ZH[app.kind]}须填写所涉及的备案号（如 冀ICP备18021892号-2X）",
+            f"a {app.kind} filing names the filing number it acts on (e.g. 冀ICP备18021892号-2X)",
+        )
+    else:
+        try:
+            number = parse_filing_number(
+                app.filing_number, mini_program=None if app.kind is FilingKind.CANCEL_SUBJECT else True
+            )
+        except InvalidFilingNumber as exc:
+            yield _v("filing_number", "R8.invalid_filing_number", exc.message_zh, exc.message_en)
+        else:
+            province = find_province(app.subject.address.province)
+            if province is not None and number.province != province:
+                yield _v(
+                    "filing_number",
+                    "R8.province_mismatch",
+                    f"备案号前缀“{number.prefix}”属于{number.province.name}，与主体所在省份{province.name}（{province.prefix}）不符",
+                    f"the prefix '{number.prefix}' is {number.province.name}, but the subject is in "
+                    f"{province.name} (prefix {province.prefix})",
+                )
+    if app.kind.is_cancellation and not app.cancellation_reason:
+        yield _v(
+            "cancellation_reason",
+            "R8.cancellation_reason_missing",
+            "注销或取消接入须填写原因",
+            "a cancellation needs a cancellation_reason",
+        )
+    elif not app.kind.is_cancellation and app.cancellation_reason:
+        yield _v(
+            "cancellation_reason",
+            "R8.cancellation_reason_not_allowed",
+            "只有注销或取消接入才填写注销原因",
+            "only cancellation kinds carry a cancellation_reason: remove it",
+        )
+
+
+_RULES: dict[str, Callable[[_Context], Iterator[Violation]]] = {
+    "R1": _r1_subject_type,
+    "R2": _r2_validity,
+    "R3": _r3_numbers,
+    "R4": _r4_phones,
+    "R5": _r5_address,
+    "R6": _r6_pre_approval,
+    "R7": _r7_mini_program_principal,
+    "R8": _r8_references,
+}
+
+
+def check_application(
+    app: Application,
+    now: datetime,
+    *,
+    categories: frozenset[str] | None = None,
+    rules: frozenset[str] = ALL_RULES,
+    validity_months: int = 1,
+    face_max_age: timedelta = timedelta(days=3),
+    clock_skew: timedelta = timedelta(minutes=5),
+) -> list[Violation]:
+    """Every violation of the selected rules at submission instant `now` (naive = UTC).
+
+    `categories` is the R6 list; when omitted the packaged list is read (not in workflows)."""
+    unknown = rules - ALL_RULES
+    if unknown:
+        raise ValueError(f"unknown rules {sorted(unknown)}; known: {sorted(ALL_RULES)}")
+    if categories is None and "R6" in rules:
+        categories = load_preapproval_categories()
+    context = _Context(
+        app, as_utc(now), china_date(now), categories or frozenset(), validity_months, face_max_age, clock_skew
+    )
+    return [v for name in sorted(rules) for v in _RULES[name](context)]
+
+
+def parse_application(
+    data: dict[str, Any] | str | bytes, now: datetime, *, categories: frozenset[str] | None = None
+) -> tuple[Application | None, list[Violation]]:
+    """Schema errors as violations (`schema.<type>`), else the application with its rule violations.
+
+    Never raises for bad input: whatever arrives from a file or an update is answered with
+    field-named violations. The application is returned whenever it parses, even if it breaks rules."""
+    try:
+        if isinstance(data, str | bytes | bytearray):
+            app = Application.model_validate_json(data)
+        else:
+            app = Application.model_validate(data)
+    except ValidationError as exc:
+        return None, violations_from_validation_error(exc)
+    return app, check_application(app, now, categories=categories)
