@@ -18,7 +18,9 @@ from filing.sms_codes import SmsCodeKeys
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FILINGS_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="FILINGS_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
+    )
 
     temporal_address: str = Field(default="127.0.0.1:7233", validation_alias=AliasChoices("TEMPORAL_ADDRESS"))
     temporal_namespace: str = Field(default="default", validation_alias=AliasChoices("TEMPORAL_NAMESPACE"))

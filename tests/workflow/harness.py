@@ -12,9 +12,12 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from adapters.sms_outbox import OUTBOX_NAME
+from engine.client import DATA_CONVERTER
 from engine.launch import start_filing
+from engine.wiring import WORKFLOWS
 from filing.messages import FilingOutcome, FilingStatus, Stage
 from filing.models import Application
 from filing.policy import FilingPolicy
@@ -91,7 +94,11 @@ class Filing:
             await self.verify(person.mobile)
 
     async def result(self) -> FilingOutcome:
-        return await self.handle.result()
+        """The outcome, after checking that the history replays on today's workflow code."""
+        outcome = await self.handle.result()
+        replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
+        await replayer.replay_workflow(await self.handle.fetch_history())
+        return outcome
 
     async def now(self) -> datetime:
         return await self.env.get_current_time()

@@ -14,6 +14,7 @@ from filing.messages import ReturnedBy, Stage
 from filing.models import FilingKind
 from tests.conftest import unique
 from tests.workflow.harness import Filing, launch
+from workflows import search_attributes as sa
 
 NUMBER = "冀ICP备18021892号-2X"
 
@@ -218,6 +219,7 @@ async def test_platform_sla_breach_flags_escalates_once_and_keeps_waiting(env, e
     await filing.skip(timedelta(minutes=2))
     status = await filing.wait_for(lambda s: s.deadline.sla_breached)
     assert status.stage is Stage.PLATFORM_REVIEW
+    assert (await filing.handle.describe()).typed_search_attributes.get(sa.SLA_BREACHED) is True
     await filing.skip(timedelta(days=10))
     escalations = [n for n in filing.notifications() if n["event"] == "sla_breached"]
     assert len(escalations) == 1 and escalations[0]["channels"] == ["operator"]
