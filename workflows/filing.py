@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
@@ -67,10 +67,16 @@ with workflow.unsafe.imports_passed_through():
 
 M = TypeVar("M", bound=BaseModel)
 
-#: Outside services: retry transient failures with backoff; give up (and escalate) only
-#: after `policy.outside_service_timeout`.
+#: Outside effects (hand-over tickets, SMS, notifications) are short, idempotent calls
+#: (every one carries an idempotency key), so they run as local activities: one marker
+#: in the history instead of a schedule/start/complete triple and a workflow task each.
+#: Transient failures retry with backoff; the filing escalates only after
+#: `policy.outside_service_timeout`.
 EFFECT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 EFFECT_ATTEMPT_TIMEOUT = timedelta(seconds=30)
+#: Past this, a failing effect backs off on a durable timer instead of retrying inside
+#: the workflow task, so queries (reviewer tools) keep answering during an outage.
+EFFECT_LOCAL_RETRY_THRESHOLD = timedelta(seconds=5)
 #: Local activities (deadline computation, rule re-check, code check): short and idempotent.
 LOCAL_TIMEOUT = timedelta(seconds=10)
 LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=10)
@@ -184,16 +190,14 @@ class FilingWorkflow:
             self._return(ReturnedBy.PLATFORM, decision.reasons, "platform_rejected", f"by {decision.reviewer}")
             return
         self._record("platform_approved", f"by {decision.reviewer}")
-        if self._kind.needs_sms:
-            self._enter(Stage.SMS_VERIFICATION, "sms_verification_started")
-        else:
-            await self._enter_provincial_review()
-        await self._notify("platform_approved", [Channel.IN_APP, Channel.TEMPLATE])
+        next_stage = self._open_sms_window() if self._kind.needs_sms else self._enter_provincial_review()
+        await asyncio.gather(self._notify("platform_approved", [Channel.IN_APP, Channel.TEMPLATE]), next_stage)
 
-    async def _sms_verification(self) -> None:
-        """L3: a code to every verifier; 24 h from the first SMS; one resend each."""
+    async def _open_sms_window(self) -> None:
+        """L3 begins: a code to every verifier, then the stage opens with its 24-hour window.
+
+        The window opens once every first code is out, so each verifier has the full 24 h."""
         self._sms_exhausted = self._sms_undeliverable = False
-        self._sms_expires_at = None
         self._verifiers = {
             person.mobile: _Verifier(
                 mobile=person.mobile,
@@ -203,16 +207,19 @@ class FilingWorkflow:
             for person in self._app.verifiers()
         }
         sent = await asyncio.gather(*(self._send_code(v) for v in self._verifiers.values()))
-        if self._stage is not Stage.SMS_VERIFICATION:
+        if self._stage is not Stage.PLATFORM_REVIEW:
             return
         if not all(sent):
             await self._escalate("sms_undeliverable", "the SMS gateway refused a verification code")
             self._return(ReturnedBy.MIIT_SMS, [_reason("sms", "sms_undeliverable")], "sms_undeliverable")
             return
-        # The window opens once every first code is out, so each verifier has the full 24 h.
         self._sms_expires_at = workflow.now() + self._policy.sms_window
-        self._due_at = self._sms_expires_at
-        self._publish()
+        self._enter(Stage.SMS_VERIFICATION, "sms_verification_started", due_at=self._sms_expires_at)
+
+    async def _sms_verification(self) -> None:
+        """L3: wait for every verifier, at most until the window closes; one resend each."""
+        assert self._sms_expires_at is not None
+        # The window opens once every first code is out, so each verifier has the full 24 h.
         try:
             await workflow.wait_condition(
                 lambda: self._stage is not Stage.SMS_VERIFICATION
@@ -345,14 +352,17 @@ class FilingWorkflow:
             idempotency_key=f"{self._filing_id()}:{self._attempt}:{stage.value}",
         )
         try:
-            ticket = await workflow.execute_activity_method(
+            ticket = await workflow.execute_local_activity_method(
                 method,
                 handover,
                 start_to_close_timeout=EFFECT_ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=self._policy.outside_service_timeout,
                 retry_policy=EFFECT_RETRY,
+                local_retry_threshold=EFFECT_LOCAL_RETRY_THRESHOLD,
             )
-        except ActivityError as err:
+        except FailureError as err:
+            if isinstance(err, CancelledError):
+                raise
             if self._stage is not stage:
                 return False
             await self._escalate("handover_failed", f"{stage.value}: {_cause(err)}")
@@ -363,7 +373,7 @@ class FilingWorkflow:
 
     async def _send_code(self, verifier: _Verifier) -> bool:
         try:
-            sent = await workflow.execute_activity_method(
+            sent = await workflow.execute_local_activity_method(
                 SmsActivities.send_sms_code,
                 SendCodeRequest(
                     filing_id=self._filing_id(), attempt=self._attempt, mobile=verifier.mobile, resend=verifier.resend
@@ -371,8 +381,11 @@ class FilingWorkflow:
                 start_to_close_timeout=EFFECT_ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=self._policy.outside_service_timeout,
                 retry_policy=EFFECT_RETRY,
+                local_retry_threshold=EFFECT_LOCAL_RETRY_THRESHOLD,
             )
-        except ActivityError as err:
+        except FailureError as err:
+            if isinstance(err, CancelledError):
+                raise
             self._record("sms_failed", f"{mask_mobile(verifier.mobile)}: {_cause(err)}")
             return False
         verifier.digest = sent.digest
@@ -393,14 +406,17 @@ class FilingWorkflow:
             idempotency_key=f"{self._filing_id()}:{self._attempt}:{event}:{len(self._timeline)}",
         )
         try:
-            await workflow.execute_activity_method(
+            await workflow.execute_local_activity_method(
                 NotifyActivities.notify,
                 notice,
                 start_to_close_timeout=EFFECT_ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=self._policy.outside_service_timeout,
                 retry_policy=EFFECT_RETRY,
+                local_retry_threshold=EFFECT_LOCAL_RETRY_THRESHOLD,
             )
-        except ActivityError as err:
+        except FailureError as err:
+            if isinstance(err, CancelledError):
+                raise
             workflow.logger.warning("notification %s not delivered: %s", event, _cause(err))
             self._record("notification_failed", f"{event}: {_cause(err)}")
         else:

@@ -290,7 +290,8 @@ async def test_expiry_30_days_after_return(env, engine):
     await filing.wait_stage(Stage.PLATFORM_REVIEW)
     await filing.platform("reject", reasons=[{"field": "subject.name", "error": "与证件不符"}])
     status = await filing.wait_stage(Stage.RETURNED)
-    assert status.deadline.due_at - status.timeline[-1].at == timedelta(days=30)
+    returned_at = next(e.at for e in status.timeline if e.event == "platform_rejected")
+    assert status.deadline.due_at - returned_at == timedelta(days=30)
     await filing.skip(timedelta(days=29, hours=23))
     assert (await filing.status()).stage is Stage.RETURNED
     outcome = await filing.result()
