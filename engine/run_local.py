@@ -13,6 +13,7 @@ import sys
 import structlog
 
 from engine.binaries import MissingBinary, temporal_cli
+from engine.keys import ensure_local_keys
 from engine.logs import configure_logging
 from engine.settings import Settings
 from worker import run_worker
@@ -48,6 +49,7 @@ async def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
 async def main_async(settings: Settings) -> int:
     host, _, port = settings.temporal_address.rpartition(":")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_local_keys(settings.keys_path)  # development keys, made once, owner-only
     server = subprocess.Popen(dev_server_args(settings, host, int(port), 8233))
     try:
         await wait_for_port(host, int(port))

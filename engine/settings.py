@@ -5,14 +5,13 @@ An invalid value stops the process at start with pydantic's message naming the v
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.keys import Keyring, KeysFile, MissingKey, load_keys_file
 from filing.policy import FilingPolicy
 from filing.sms_codes import SmsCodeKeys
 
@@ -28,8 +27,6 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")  # FILINGS_DATA_DIR
     #: Yearly calendar override files (`<year>.json`); default `<data dir>/calendar`.
     calendar_dir: Path | None = None  # FILINGS_CALENDAR_DIR
-    #: HMAC key for SMS code digests (hex). Default: `<data dir>/sms-hmac.key`, made on first start.
-    sms_hmac_key: SecretStr | None = None  # FILINGS_SMS_HMAC_KEY
     web_ui: str = "http://127.0.0.1:8233"  # FILINGS_WEB_UI
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # FILINGS_LOG_LEVEL
     log_format: Literal["console", "json"] = "console"  # FILINGS_LOG_FORMAT
@@ -40,18 +37,36 @@ class Settings(BaseSettings):
     def calendar_path(self) -> Path:
         return self.calendar_dir or self.data_dir / "calendar"
 
+    # --- keys and the codec (SPEC §9) -------------------------------------------
+    #: Payload encryption keyring, JSON `{"current": "k2", "keys": {"k1": "<base64>", ...}}`.
+    payload_keys: Keyring | None = None  # FILINGS_PAYLOAD_KEYS
+    #: SMS code digest keyring (workers only), same format.
+    sms_hmac_keys: Keyring | None = None  # FILINGS_SMS_HMAC_KEYS
+    #: A keys file holding both rings; default `<data dir>/keys.json` (made by `make run`).
+    keys_file: Path | None = None  # FILINGS_KEYS_FILE
+    #: Bearer token the codec server requires (FILINGS_CODEC_TOKEN).
+    codec_token: SecretStr | None = None
+    codec_host: str = "127.0.0.1"  # FILINGS_CODEC_HOST (0.0.0.0 in a container)
+    codec_port: int = Field(default=8081, ge=1, le=65535)  # FILINGS_CODEC_PORT
+    #: The only browser origin the codec server answers (the Web UI).
+    codec_cors_origin: str = "http://127.0.0.1:8233"  # FILINGS_CODEC_CORS_ORIGIN
+
+    @property
+    def keys_path(self) -> Path:
+        return self.keys_file or self.data_dir / "keys.json"
+
+    def payload_keyring(self) -> Keyring:
+        return self.payload_keys or self._keys_from_file("payload", "FILINGS_PAYLOAD_KEYS").payload
+
     def sms_code_keys(self) -> SmsCodeKeys:
-        """The workers' SMS digest key: configured, or a local one kept owner-only under the data dir."""
-        if self.sms_hmac_key is not None:
-            secret = self.sms_hmac_key.get_secret_value()
-            try:
-                return SmsCodeKeys({"env": bytes.fromhex(secret)}, current="env")
-            except ValueError as err:
-                raise ValueError("FILINGS_SMS_HMAC_KEY must be a hex string (e.g. 64 hex digits)") from err
-        path = self.data_dir / "sms-hmac.key"
+        ring = self.sms_hmac_keys or self._keys_from_file("sms_hmac", "FILINGS_SMS_HMAC_KEYS").sms_hmac
+        return SmsCodeKeys(ring.all_keys(), current=ring.current)
+
+    def _keys_from_file(self, what: str, variable: str) -> KeysFile:
+        path = self.keys_path
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32))
-        return SmsCodeKeys({"local": bytes.fromhex(path.read_text().strip())}, current="local")
+            raise MissingKey(
+                f"no {what} keys: set {variable}, or FILINGS_KEYS_FILE to a keys file "
+                f"(`make run` creates {path} for local use)"
+            )
+        return load_keys_file(path)

@@ -37,6 +37,10 @@ ALL_RULES = frozenset({"R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8"})
 #: Rules whose outcome depends on the clock or outside services: re-checked at submission (L1).
 CLOCK_RULES = frozenset({"R2", "R7"})
 
+#: An application is a few KB; the limit keeps any one payload far below Temporal's
+#: blob limits (every field has its own limit too, see `filing.models`).
+MAX_APPLICATION_BYTES = 64 * 1024
+
 MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _MOBILE_HINT = ("11位大陆手机号，以13–19开头", "an 11-digit mainland mobile starting with 13–19")
 
@@ -449,6 +453,16 @@ def parse_application(
 
     Never raises for bad input: whatever arrives from a file or an update is answered with
     field-named violations. The application is returned whenever it parses, even if it breaks rules."""
+    size = len(data.encode() if isinstance(data, str) else data) if isinstance(data, str | bytes | bytearray) else 0
+    if size > MAX_APPLICATION_BYTES:
+        return None, [
+            _v(
+                "application",
+                "schema.too_large",
+                f"申请内容过大({size} 字节),上限为 {MAX_APPLICATION_BYTES} 字节",
+                f"the application is {size} bytes; at most {MAX_APPLICATION_BYTES} bytes are accepted",
+            )
+        ]
     try:
         if isinstance(data, str | bytes | bytearray):
             app = Application.model_validate_json(data)

@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
+from pathlib import Path
+
+from engine.codec import data_converter
+from engine.keys import Keyring, KeysFile
 
 _ids = itertools.count()
+
+#: One set of keys for the whole session: every client, worker and tool of the tests uses it.
+TEST_KEYS = KeysFile(payload=Keyring.generate("test-1"), sms_hmac=Keyring.generate("test-1"))
+TEST_CONVERTER = data_converter(TEST_KEYS.payload)
+
+
+def write_test_keys(data_dir: Path) -> Path:
+    """Put the session's keys where Settings looks by default (`<data dir>/keys.json`)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "keys.json"
+    path.write_text(json.dumps({"payload": TEST_KEYS.payload.dump(), "sms_hmac": TEST_KEYS.sms_hmac.dump()}))
+    return path
 
 
 def unique(prefix: str) -> str:

@@ -62,7 +62,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from filing.ports import Channel, HandOver, Notice
     from filing.provinces import find_province
-    from filing.rules import check_application
+    from filing.rules import MAX_APPLICATION_BYTES, check_application
     from workflows import search_attributes as sa
 
 M = TypeVar("M", bound=BaseModel)
@@ -548,7 +548,8 @@ class FilingWorkflow:
     # --------------------------------------------------- applicant updates
 
     @workflow.update(name="verify_sms_code")
-    async def verify_sms_code(self, entry: SmsCodeEntry) -> SmsVerifyResult:
+    async def verify_sms_code(self, payload: RawValue) -> SmsVerifyResult:
+        entry = _parse(SmsCodeEntry, payload)
         async with self._sms_lock:
             verifier = self._verifiers[entry.mobile]
             if verifier.verified:
@@ -584,11 +585,12 @@ class FilingWorkflow:
             return self._sms_answer("wrong_code", verifier)
 
     @verify_sms_code.validator
-    def _validate_sms_entry(self, entry: SmsCodeEntry) -> None:
-        self._require_sms_verifier(entry.mobile)
+    def _validate_sms_entry(self, payload: RawValue) -> None:
+        self._require_sms_verifier(_parse(SmsCodeEntry, payload).mobile)
 
     @workflow.update(name="request_sms_resend")
-    async def request_sms_resend(self, request: SmsResendRequest) -> SmsResendResult:
+    async def request_sms_resend(self, payload: RawValue) -> SmsResendResult:
+        request = _parse(SmsResendRequest, payload)
         async with self._sms_lock:
             verifier = self._verifiers[request.mobile]
             masked = mask_mobile(verifier.mobile)
@@ -609,8 +611,8 @@ class FilingWorkflow:
             return SmsResendResult(sent=True, resends_left=verifier.resends_left)
 
     @request_sms_resend.validator
-    def _validate_resend(self, request: SmsResendRequest) -> None:
-        self._require_sms_verifier(request.mobile)
+    def _validate_resend(self, payload: RawValue) -> None:
+        self._require_sms_verifier(_parse(SmsResendRequest, payload).mobile)
 
     def _require_sms_verifier(self, mobile: str) -> None:
         if self._stage is not Stage.SMS_VERIFICATION:
@@ -622,14 +624,16 @@ class FilingWorkflow:
             )
 
     @workflow.update(name="resubmit")
-    def resubmit(self, resubmission: Resubmission) -> ResubmitResult:
+    def resubmit(self, payload: RawValue) -> ResubmitResult:
+        resubmission = _parse(Resubmission, payload)
         self._app = resubmission.application
         self._attempt += 1
         self._enter(Stage.SUBMITTED, "resubmitted", f"attempt {self._attempt}")
         return ResubmitResult(attempt=self._attempt)
 
     @resubmit.validator
-    def _validate_resubmission(self, resubmission: Resubmission) -> None:
+    def _validate_resubmission(self, payload: RawValue) -> None:
+        resubmission = _parse(Resubmission, payload)
         if self._stage is not Stage.RETURNED:
             raise Refused(f"only a RETURNED filing can be resubmitted; the filing is in stage {self._stage.value}")
         new = resubmission.application
@@ -637,18 +641,23 @@ class FilingWorkflow:
             raise Refused(f"application.mini_program.appid must stay {self._app.appid}: a new appid is a new filing")
         if new.kind is not self._kind:
             raise Refused(f"application.kind must stay {self._kind.value}: a different kind is a new filing")
+        size = len(new.model_dump_json().encode())
+        if size > MAX_APPLICATION_BYTES:
+            raise Refused(f"application is {size} bytes; at most {MAX_APPLICATION_BYTES} bytes are accepted")
         violations = check_application(new, workflow.now(), categories=self._preapproval_categories)
         if violations:
             listed = "; ".join(f"{v.field}: {v.key}: {v.message_en}" for v in violations)
             raise Refused(f"the application breaks {len(violations)} rule(s): {listed}")
 
     @workflow.update(name="withdraw")
-    def withdraw(self, request: WithdrawRequest) -> WithdrawResult:
+    def withdraw(self, payload: RawValue) -> WithdrawResult:
+        request = _parse(WithdrawRequest, payload)
         self._enter(Stage.WITHDRAWN, "withdrawn", request.reason)
         return WithdrawResult(stage=self._stage)
 
     @withdraw.validator
-    def _validate_withdraw(self, request: WithdrawRequest) -> None:
+    def _validate_withdraw(self, payload: RawValue) -> None:
+        _parse(WithdrawRequest, payload)
         approved = self._platform_decision is not None and self._platform_decision.decision is Decision.APPROVE
         if self._stage not in WITHDRAWABLE or (self._stage is Stage.PLATFORM_REVIEW and approved):
             raise Refused(
@@ -721,6 +730,15 @@ _REASON_TEXT = {
 def _reason(field: str, code: str) -> Reason:
     text, suggestion = _REASON_TEXT[code]
     return Reason(field=field, error=code, suggestion=f"{text}; {suggestion}")
+
+
+def _parse(model: type[M], payload: RawValue) -> M:
+    """Decode an applicant's update ourselves, so that a malformed or oversized one is refused
+    by the validator with every field named (the SDK would only say it failed decoding)."""
+    try:
+        return workflow.payload_converter().from_payload(payload.payload, model)
+    except (ValidationError, ValueError, TypeError) as err:
+        raise Refused(f"invalid {model.__name__}: {_schema_errors(err)}") from None
 
 
 def _cause(err: BaseException) -> str:

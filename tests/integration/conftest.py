@@ -13,10 +13,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from engine.binaries import temporal_cli
-from engine.client import DATA_CONVERTER
 from engine.settings import Settings
 from engine.wiring import WORKFLOWS, local_activities
-from tests.conftest import unique
+from tests.conftest import TEST_CONVERTER, unique, write_test_keys
 from workflows import search_attributes as sa
 
 pytestmark = pytest.mark.integration
@@ -30,7 +29,7 @@ async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Wor
         dev_server_existing_path=str(temporal_cli()),
         dev_server_database_filename=str(db),
         search_attributes=sa.ALL,
-        data_converter=DATA_CONVERTER,
+        data_converter=TEST_CONVERTER,
         ui=False,
     )
     try:
@@ -62,6 +61,7 @@ async def dev_engine(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncItera
         task_queue=unique("tq"),
         temporal_address=dev_env.client.service_client.config.target_host,
     )
+    write_test_keys(settings.data_dir)
     worker = Worker(
         dev_env.client, task_queue=settings.task_queue, workflows=WORKFLOWS, activities=local_activities(settings)
     )

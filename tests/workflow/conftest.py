@@ -11,18 +11,17 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from engine.binaries import test_server
-from engine.client import DATA_CONVERTER
 from engine.search_attributes import register_search_attributes
 from engine.settings import Settings
 from engine.wiring import WORKFLOWS, local_activities
 from filing.calendar import BusinessCalendar
-from tests.conftest import unique
+from tests.conftest import TEST_CONVERTER, unique, write_test_keys
 
 
 @pytest.fixture
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(test_server()), data_converter=DATA_CONVERTER
+        test_server_existing_path=str(test_server()), data_converter=TEST_CONVERTER
     )
     try:
         await register_search_attributes(environment.client, "default")
@@ -45,6 +44,7 @@ class Engine:
 def make_engine(env: WorkflowEnvironment, tmp_path: Path) -> Callable[..., Worker]:
     def build(calendar: BusinessCalendar | None = None, activities: list | None = None) -> tuple[Engine, Worker]:
         settings = Settings(data_dir=tmp_path / "data", task_queue=unique("tq"))
+        write_test_keys(settings.data_dir)
         worker = Worker(
             env.client,
             task_queue=settings.task_queue,

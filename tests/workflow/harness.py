@@ -15,12 +15,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from adapters.sms_outbox import OUTBOX_NAME
-from engine.client import DATA_CONVERTER
 from engine.launch import start_filing
 from engine.wiring import WORKFLOWS
 from filing.messages import FilingOutcome, FilingStatus, Stage
 from filing.models import Application
 from filing.policy import FilingPolicy
+from tests.conftest import TEST_CONVERTER
 from workflows.filing import FilingWorkflow
 
 
@@ -96,7 +96,7 @@ class Filing:
     async def result(self) -> FilingOutcome:
         """The outcome, after checking that the history replays on today's workflow code."""
         outcome = await self.handle.result()
-        replayer = Replayer(workflows=WORKFLOWS, data_converter=DATA_CONVERTER)
+        replayer = Replayer(workflows=WORKFLOWS, data_converter=TEST_CONVERTER)
         await replayer.replay_workflow(await self.handle.fetch_history())
         return outcome
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 
 import pytest
-from google.protobuf.json_format import MessageToDict, MessageToJson
+from google.protobuf.json_format import MessageToDict, MessageToJson, ParseDict
+from temporalio.api.common.v1 import Payload
 
 from engine.launch import FilingInFlight, start_filing
 from filing.messages import Stage
+from tests.conftest import TEST_CONVERTER
 from tests.workflow.harness import launch
 from tests.workflow.test_lifecycle import NUMBER, new_filing, to_sms
 
@@ -52,7 +53,7 @@ async def test_sent_code_appears_in_no_history_query_or_log(env, engine, caplog)
     entered_code = filing.latest_code(first.mobile)
 
     history = [MessageToJson(e) async for e in filing.handle.fetch_history_events()]
-    decoded = [text async for event in filing.handle.fetch_history_events() for text in _decoded_payloads(event)]
+    decoded = [text async for event in filing.handle.fetch_history_events() for text in await _decoded_payloads(event)]
     assert any(first.mobile in text for text in decoded), "the decoding above finds payload contents"
     status_json = (await filing.status()).model_dump_json()
     logs = "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
@@ -70,14 +71,14 @@ async def test_sent_code_appears_in_no_history_query_or_log(env, engine, caplog)
     await filing.result()
 
 
-def _decoded_payloads(event) -> list[str]:
-    """The data of every payload anywhere in a history event, base64-decoded."""
-    found: list[str] = []
+async def _decoded_payloads(event) -> list[str]:
+    """The data of every payload anywhere in a history event, decrypted with the codec."""
+    found: list[Payload] = []
 
     def walk(node):
         if isinstance(node, dict):
             if "metadata" in node and "data" in node:
-                found.append(base64.b64decode(node["data"]).decode(errors="replace"))
+                found.append(ParseDict(node, Payload()))
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -85,4 +86,5 @@ def _decoded_payloads(event) -> list[str]:
                 walk(value)
 
     walk(MessageToDict(event))
-    return found
+    decoded = await TEST_CONVERTER.payload_codec.decode(found)
+    return [p.data.decode(errors="replace") for p in decoded]

@@ -1,0 +1,94 @@
+"""The codec server (`/encode`, `/decode`) the Temporal Web UI and CLI call to show payloads.
+
+Only a caller with the bearer token gets plaintext; browsers are answered only from the
+configured Web UI origin (CORS). For the local Web UI, which cannot send a header,
+the token may instead be the first path segment (`http://127.0.0.1:8081/<token>`):
+the UI then runs on 127.0.0.1 only, for the operator at that machine.
+
+    python -m engine.codec_server     # FILINGS_CODEC_TOKEN, FILINGS_CODEC_PORT, keys as the worker
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
+
+import aiohttp_cors
+import structlog
+from aiohttp import web
+from google.protobuf.json_format import MessageToJson, Parse, ParseError
+from temporalio.api.common.v1 import Payload, Payloads
+
+from engine.codec import EncryptionCodec
+from engine.keys import Keyring, MissingKey
+from engine.logs import configure_logging
+from engine.settings import Settings
+
+log = structlog.get_logger("codec_server")
+
+#: Payloads the UI sends in one call are a page of history at most.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+Transform = Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
+
+
+def build_app(keyring: Keyring, token: str, cors_origin: str) -> web.Application:
+    if not token:
+        raise ValueError("FILINGS_CODEC_TOKEN must be set: the codec server never answers without one")
+    codec = EncryptionCodec(keyring)
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+
+    def authorised(request: web.Request) -> bool:
+        given = request.headers.get("Authorization", "")
+        if not given and "token" in request.match_info:
+            given = f"Bearer {request.match_info['token']}"
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+    def endpoint(transform: Transform) -> Callable[[web.Request], Awaitable[web.Response]]:
+        async def handle(request: web.Request) -> web.Response:
+            if not authorised(request):
+                log.warning("codec_refused", path=request.path.rsplit("/", 1)[-1], remote=request.remote)
+                return web.json_response({"error": "a valid bearer token is required"}, status=401)
+            try:
+                payloads = Parse(await request.text(), Payloads())
+                result = await transform(payloads.payloads)
+            except ParseError as err:
+                return web.json_response({"error": f"body must be JSON Payloads: {err}"}, status=400)
+            except (MissingKey, ValueError) as err:
+                return web.json_response({"error": str(err)}, status=400)
+            return web.Response(text=MessageToJson(Payloads(payloads=result)), content_type="application/json")
+
+        return handle
+
+    routes = [
+        web.post("/encode", endpoint(codec.encode)),
+        web.post("/decode", endpoint(codec.decode)),
+        web.post("/{token}/encode", endpoint(codec.encode)),
+        web.post("/{token}/decode", endpoint(codec.decode)),
+    ]
+    app.add_routes(routes)
+    cors = aiohttp_cors.setup(
+        app,
+        defaults={
+            cors_origin: aiohttp_cors.ResourceOptions(
+                allow_credentials=True,
+                allow_headers=("Content-Type", "Authorization", "X-Namespace"),
+                allow_methods=("POST",),
+            )
+        },
+    )
+    for route in list(app.router.routes()):
+        cors.add(route)
+    return app
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    token = settings.codec_token.get_secret_value() if settings.codec_token else ""
+    app = build_app(settings.payload_keyring(), token, settings.codec_cors_origin)
+    web.run_app(app, host=settings.codec_host, port=settings.codec_port, print=None)
+
+
+if __name__ == "__main__":
+    main()
