@@ -66,6 +66,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
 
 M = TypeVar("M", bound=BaseModel)
+D = TypeVar("D", PlatformDecision, ProvinceDecision)
 
 #: Outside effects (hand-over tickets, SMS, notifications) are short, idempotent calls
 #: (every one carries an idempotency key), so they run as local activities: one marker
@@ -181,13 +182,10 @@ class FilingWorkflow:
     async def _platform_review(self) -> None:
         """L2: the reviewers' queue; SLA 2 business days; wait for `platform_decision`."""
         self._platform_decision = None
-        if not await self._hand_over(ReviewActivities.enqueue_platform_review, ReturnedBy.PLATFORM):
-            return
-        decision = await self._await_decision(lambda: self._platform_decision)
+        decision = await self._review(
+            ReviewActivities.enqueue_platform_review, ReturnedBy.PLATFORM, lambda: self._platform_decision
+        )
         if decision is None:
-            return
-        if decision.decision is Decision.REJECT:
-            self._return(ReturnedBy.PLATFORM, decision.reasons, "platform_rejected", f"by {decision.reviewer}")
             return
         self._record("platform_approved", f"by {decision.reviewer}")
         next_stage = self._open_sms_window() if self._kind.needs_sms else self._enter_provincial_review()
@@ -249,13 +247,10 @@ class FilingWorkflow:
     async def _provincial_review(self) -> None:
         """L4: hand over to the province; SLA 20 business days; wait for `province_decision`."""
         self._province_decision = None
-        if not await self._hand_over(ReviewActivities.hand_over_to_province, ReturnedBy.PROVINCE):
-            return
-        decision = await self._await_decision(lambda: self._province_decision)
+        decision = await self._review(
+            ReviewActivities.hand_over_to_province, ReturnedBy.PROVINCE, lambda: self._province_decision
+        )
         if decision is None:
-            return
-        if decision.decision is Decision.REJECT:
-            self._return(ReturnedBy.PROVINCE, decision.reasons, "province_rejected", f"by {decision.reviewer}")
             return
         self._filing_number = decision.filing_number or self._app.filing_number
         self._enter(Stage.APPROVED, "approved", f"{self._filing_number} by {decision.reviewer}")  # L8
@@ -280,6 +275,20 @@ class FilingWorkflow:
             self._enter(Stage.EXPIRED, "expired", f"no resubmission within {self._policy.resubmission_window}")
 
     # ----------------------------------------------------- waits and effects
+
+    async def _review(
+        self, desk: Callable[..., Any], returned_by: ReturnedBy, pending: Callable[[], D | None]
+    ) -> D | None:
+        """Hand over to a review desk and wait for its decision. Answers an approval;
+        a rejection returns the filing (and answers None), as does a withdraw meanwhile."""
+        if not await self._hand_over(desk, returned_by):
+            return None
+        decision = await self._await_decision(pending)
+        if decision is None or decision.decision is Decision.APPROVE:
+            return decision
+        event = f"{returned_by.value.lower()}_rejected"
+        self._return(returned_by, decision.reasons, event, f"by {decision.reviewer}")
+        return None
 
     async def _await_decision(self, pending: Callable[[], M | None]) -> M | None:
         """Wait for a reviewer's decision while watching the SLA (L5) and calendar updates.

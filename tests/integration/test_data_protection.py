@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from google.protobuf.json_format import MessageToDict, MessageToJson, ParseDict
+from google.protobuf.json_format import MessageToDict, MessageToJson
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -24,6 +24,7 @@ from engine.settings import Settings
 from engine.wiring import WORKFLOWS, local_activities
 from filing.examples import example_application
 from filing.messages import Stage
+from tests.payloads import raw_payloads
 from tests.conftest import TEST_KEYS, appid_for, unique, write_test_keys
 from tests.integration.test_dev_server import eventually
 from workflows.filing import FilingWorkflow
@@ -39,23 +40,6 @@ def personal_data(application) -> list[str]:
     if application.subject.unit_certificate:
         values.append(application.subject.unit_certificate.number)
     return [v for v in values if v]
-
-
-def raw_payloads(event) -> list[Payload]:
-    found: list[Payload] = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "metadata" in node and "data" in node:
-                found.append(ParseDict(node, Payload()))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(MessageToDict(event))
-    return found
 
 
 async def sms_code(data_dir, mobile: str) -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 
 import pytest
-from google.protobuf.json_format import MessageToDict, MessageToJson, ParseDict
-from temporalio.api.common.v1 import Payload
+from google.protobuf.json_format import MessageToJson
 
 from engine.launch import FilingInFlight, start_filing
 from filing.messages import Stage
 from tests.conftest import TEST_CONVERTER
+from tests.payloads import raw_payloads
 from tests.workflow.harness import launch
 from tests.workflow.test_lifecycle import NUMBER, new_filing, to_sms
 
@@ -73,18 +73,5 @@ async def test_sent_code_appears_in_no_history_query_or_log(env, engine, caplog)
 
 async def _decoded_payloads(event) -> list[str]:
     """The data of every payload anywhere in a history event, decrypted with the codec."""
-    found: list[Payload] = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "metadata" in node and "data" in node:
-                found.append(ParseDict(node, Payload()))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(MessageToDict(event))
-    decoded = await TEST_CONVERTER.payload_codec.decode(found)
+    decoded = await TEST_CONVERTER.payload_codec.decode(raw_payloads(event))
     return [p.data.decode(errors="replace") for p in decoded]
