@@ -5,35 +5,28 @@
 
 Every file is checked against R1–R8 first; a file that breaks a rule prints every
 violation and starts nothing. Exit status is non-zero when any file failed.
+The logic lives in `engine.batch`, shared with `filings start`; this module only prints.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
 
 from temporalio.client import Client
 
+from engine.batch import LaunchResult, example_document, launch_file, web_ui_link
 from engine.client import connect
-from engine.launch import FilingInFlight, start_filing
+from engine.process import run_and_exit
 from engine.settings import Settings
-from filing.examples import example_application
 from filing.messages import Violation
-from filing.rules import parse_application
-
-
-def web_ui_link(settings: Settings, filing_id: str) -> str:
-    return f"{settings.web_ui}/namespaces/{quote(settings.temporal_namespace)}/workflows/{quote(filing_id)}"
 
 
 def write_example(path: Path) -> None:
-    application = example_application(datetime.now(UTC))
-    path.write_text(json.dumps(application.model_dump(mode="json", exclude_none=True), ensure_ascii=False, indent=2) + "\n")
+    application, text = example_document()
+    path.write_text(text, encoding="utf-8")
     print(f"wrote a valid example application to {path} (appid {application.appid})")
 
 
@@ -43,26 +36,24 @@ def print_violations(source: str, violations: list[Violation]) -> None:
         print(f"  - {v.field}: [{v.key}] {v.message_en} / {v.message_zh}", file=sys.stderr)
 
 
+def report(settings: Settings, result: LaunchResult) -> None:
+    path = result.path
+    if result.outcome == "rejected":
+        print_violations(str(path), result.violations)
+    elif result.outcome == "unreadable":
+        print(f"{path}: {result.error}", file=sys.stderr)
+    elif result.outcome == "refused":
+        print(f"{path}: refused: {result.error}", file=sys.stderr)
+    else:
+        assert result.filing_id is not None
+        verb = "started" if result.outcome == "started" else "already running (same submission)"
+        print(f"{path}: {verb} {result.filing_id}  {web_ui_link(settings, result.filing_id)}")
+
+
 async def launch(client: Client, settings: Settings, path: Path, submission_id: str | None) -> bool:
-    try:
-        data = path.read_text(encoding="utf-8")
-    except OSError as err:
-        print(f"{path}: cannot read: {err.strerror}", file=sys.stderr)
-        return False
-    application, violations = parse_application(data, datetime.now(UTC))
-    if application is None or violations:
-        print_violations(str(path), violations)
-        return False
-    try:
-        started = await start_filing(
-            client, application, task_queue=settings.task_queue, submission_id=submission_id, policy=settings.policy
-        )
-    except FilingInFlight as err:
-        print(f"{path}: refused: {err}", file=sys.stderr)
-        return False
-    verb = "started" if started.status == "started" else "already running (same submission)"
-    print(f"{path}: {verb} {started.filing_id}  {web_ui_link(settings, started.filing_id)}")
-    return True
+    result = await launch_file(client, settings, path, submission_id)
+    report(settings, result)
+    return result.ok
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -89,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--submission-id names one submission: give one file with it")
     try:
         return asyncio.run(main_async(args))
-    except RuntimeError as err:  # e.g. the server cannot be reached
+    except (RuntimeError, LookupError) as err:  # the server cannot be reached; a key is not configured
         print(f"error: {err}", file=sys.stderr)
         return 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_and_exit(main)

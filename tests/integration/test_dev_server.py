@@ -16,7 +16,7 @@ from temporalio.service import RPCError
 from engine.launch import start_filing
 from filing.examples import example_application
 from filing.messages import Stage
-from tests.conftest import appid_for, unique
+from tests.conftest import appid_for, unique, write_test_keys
 from workflows import search_attributes as sa
 from workflows.filing import FilingWorkflow
 
@@ -145,8 +145,10 @@ async def test_starter_rejects_a_broken_file_listing_every_violation(dev_engine,
 async def test_starter_reports_an_unreachable_server(tmp_path):
     example = tmp_path / "example.json"
     await asyncio.to_thread(run_starter, "--example", str(example), cwd=tmp_path)
+    write_test_keys(tmp_path)  # keys present: the failure must be the server's
     env_engine = type("E", (), {"settings": type("S", (), {"temporal_address": "127.0.0.1:1"})(),
                                 "task_queue": unique("tq"), "data_dir": tmp_path})()
     result = await asyncio.to_thread(run_starter, str(example), engine=env_engine, cwd=tmp_path)
     assert result.returncode == 1
     assert "error:" in result.stderr and "Traceback" not in result.stderr
+    assert "127.0.0.1:1" in result.stderr or "connect" in result.stderr.lower()
