@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install example clean
+.PHONY: run test install example bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP)
 ## example: write a valid example application to example.json
 example: $(STAMP)
 	$(BIN)/python starter.py --example example.json
+
+## bench: engine vs bare Temporal baseline on servers it starts itself (sizes: .venv/bin/python -m bench --help)
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

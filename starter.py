@@ -20,7 +20,7 @@ from temporalio.client import Client
 from engine.batch import LaunchResult, example_document, launch_file, web_ui_link
 from engine.client import connect
 from engine.process import run_and_exit
-from engine.settings import Settings
+from engine.settings import Settings, load_settings
 from filing.messages import Violation
 
 
@@ -57,7 +57,7 @@ async def launch(client: Client, settings: Settings, path: Path, submission_id: 
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings = load_settings()  # an invalid variable stops here, named
     client = await connect(settings)
     ok = True
     for path in args.files:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.errors import permanent_failures_are_final
+from activities.metrics import notice_delivered
 from filing.ports import Notice, Notifier
 
 
@@ -16,3 +17,4 @@ class NotifyActivities:
     async def notify(self, notice: Notice) -> None:
         with permanent_failures_are_final():
             await self._notifier.notify(notice)
+        notice_delivered(notice)

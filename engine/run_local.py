@@ -1,41 +1,92 @@
 """`make run`: the embedded default. A local Temporal dev server (SQLite under the data
 dir, Web UI on 127.0.0.1:8233, the §7 search attributes registered) and a worker, in
 the foreground; Ctrl-C stops both. Stopping and running again continues the same filings.
+
+The dev server listens where TEMPORAL_ADDRESS points and serves its Web UI on the port
+of FILINGS_WEB_UI, so the links the starter prints are right by construction. It runs
+in its own session (a terminal's Ctrl-C reaches this process only, which stops the
+worker first, letting activities finish, then the server) and, on Linux, is told to
+stop if this process dies, so no orphan keeps the port.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import signal
+import socket
 import subprocess
 import sys
 
 import structlog
 
 from engine.binaries import MissingBinary, temporal_cli
-from engine.keys import ensure_local_keys
+from engine.health import health_url
+from engine.keys import MissingKey, ensure_local_keys
 from engine.logs import configure_logging
-from engine.settings import Settings
+from engine.process import run_and_exit
+from engine.settings import Settings, load_settings
+from engine.telemetry import MetricsPortUnavailable
 from worker import run_worker
 from workflows import search_attributes as sa
 
 log = structlog.get_logger("run_local")
 
 _SA_TYPES = {"KEYWORD": "Keyword", "BOOL": "Bool", "DATETIME": "Datetime", "INT": "Int"}
+_LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0", "::1")
+
+
+class LocalServerError(RuntimeError):
+    pass
 
 
 def dev_server_args(settings: Settings, host: str, port: int, ui_port: int) -> list[str]:
     args = [str(temporal_cli()), "server", "start-dev", "--ip", host, "--port", str(port),
             "--ui-port", str(ui_port), "--db-filename", str(settings.data_dir / "temporal.db"),
-            "--namespace", settings.temporal_namespace, "--log-level", "warn"]
+            "--namespace", settings.temporal_namespace, "--log-level", "error"]
     for key in sa.ALL:
         args += ["--search-attribute", f"{key.name}={_SA_TYPES[key.indexed_value_type.name]}"]
     return args
 
 
-async def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
+def local_address(settings: Settings) -> tuple[str, int]:
+    """Where the dev server listens: TEMPORAL_ADDRESS, which must be this machine."""
+    host, _, port = settings.temporal_address.rpartition(":")
+    if host not in _LOCAL_HOSTS or not port.isdigit():
+        raise LocalServerError(f"TEMPORAL_ADDRESS={settings.temporal_address}: `make run` starts a local server, "
+                               "give a local address such as 127.0.0.1:7233 (or run `python worker.py` against yours)")
+    return host, int(port)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
+
+
+def _stop_with_parent() -> None:
+    """In the child, before exec: SIGTERM it when this process dies (Linux prctl PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def start_dev_server(settings: Settings, host: str, port: int) -> subprocess.Popen[bytes]:
+    for what, taken in (("TEMPORAL_ADDRESS", port), ("FILINGS_WEB_UI", settings.web_ui_port)):
+        if port_in_use(host, taken):
+            raise LocalServerError(f"{what}: port {taken} on {host} is already in use (another `make run`?)")
+    return subprocess.Popen(
+        dev_server_args(settings, host, port, settings.web_ui_port),
+        start_new_session=True,
+        preexec_fn=_stop_with_parent if sys.platform.startswith("linux") else None,
+    )
+
+
+async def wait_for_port(host: str, port: int, timeout: float = 30.0, server: subprocess.Popen[bytes] | None = None) -> None:
     async def probe() -> None:
         while True:
+            if server is not None and server.poll() is not None:
+                raise LocalServerError(f"the dev server exited with status {server.returncode} while starting")
             try:
                 _, writer = await asyncio.open_connection(host, port)
                 writer.close()
@@ -43,36 +94,67 @@ async def wait_for_port(host: str, port: int, timeout: float = 30.0) -> None:
             except OSError:
                 await asyncio.sleep(0.1)
 
-    await asyncio.wait_for(probe(), timeout)
+    try:
+        await asyncio.wait_for(probe(), timeout)
+    except TimeoutError:
+        raise LocalServerError(f"the dev server did not open {host}:{port} within {timeout:g} s") from None
+
+
+def banner(settings: Settings) -> str:
+    lines = [
+        f"Temporal Web UI:  {settings.web_ui}/namespaces/{settings.temporal_namespace}/workflows",
+        f"Metrics:          http://{settings.http_host}:{settings.metrics_port}/metrics" if settings.metrics_port else "",
+        f"Health:           {health_url(settings.http_host, settings.health_port)}" if settings.health_port else "",
+        f"Data:             {settings.data_dir} (filings continue across restarts)",
+        "Launch a filing:  .venv/bin/python starter.py --example example.json && .venv/bin/python starter.py example.json",
+    ]
+    return "\n" + "\n".join(f"  {line}" for line in lines if line) + "\n"
 
 
 async def main_async(settings: Settings) -> int:
-    host, _, port = settings.temporal_address.rpartition(":")
+    host, port = local_address(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_local_keys(settings.keys_path)  # development keys, made once, owner-only
-    server = subprocess.Popen(dev_server_args(settings, host, int(port), 8233))
+    server = start_dev_server(settings, host, port)
+    stop = asyncio.Event()
+
+    async def server_alive() -> tuple[bool, str]:
+        alive = server.poll() is None
+        return alive, f"pid {server.pid} running" if alive else f"exited with status {server.returncode}"
+
+    async def watch_server() -> None:
+        await asyncio.to_thread(server.wait)
+        if not stop.is_set():
+            log.error("dev_server_exited", status=server.returncode)
+            stop.set()
+
+    watcher: asyncio.Task[None] | None = None
     try:
-        await wait_for_port(host, int(port))
+        await wait_for_port(host, port, server=server)
         log.info("dev_server_ready", address=settings.temporal_address, web_ui=settings.web_ui,
                  database=str(settings.data_dir / "temporal.db"))
-        print(f"\n  Temporal Web UI: {settings.web_ui}\n  Launch a filing: .venv/bin/python starter.py --example example.json"
-              f" && .venv/bin/python starter.py example.json\n", flush=True)
-        await run_worker(settings)
-        return 0
+        print(banner(settings), flush=True)
+        watcher = asyncio.create_task(watch_server())
+        await run_worker(settings, stop, checks={"dev_server": server_alive})
+        return 0 if server.poll() is None else 1
     finally:
+        stop.set()
         server.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
-            server.wait(timeout=10)
+            await asyncio.to_thread(server.wait, 10)
         if server.poll() is None:
             server.kill()
+            server.wait()
+        if watcher is not None:
+            await watcher
 
 
 def main() -> int:
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     try:
         return asyncio.run(main_async(settings))
-    except MissingBinary as err:
+    except (MissingBinary, LocalServerError, MissingKey, MetricsPortUnavailable, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -80,4 +162,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_and_exit(main)  # skips interpreter teardown, where the SDK's threads can abort the exit

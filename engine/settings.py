@@ -5,15 +5,53 @@ An invalid value stops the process at start with pydantic's message naming the v
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from engine.keys import Keyring, KeysFile, MissingKey, load_keys_file
 from filing.policy import FilingPolicy
+from filing.provinces import find_province
 from filing.sms_codes import SmsCodeKeys
+
+
+class AdapterChoice(BaseModel):
+    """Which implementation serves each port (SPEC §8): a name registered in
+    `engine.wiring.ADAPTERS` (only `local` ships) or `package.module:factory`, so a
+    production adapter is a configuration change. An unknown choice stops the process."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sms_gateway: str = "local"  # FILINGS_ADAPTERS__SMS_GATEWAY
+    notifier: str = "local"  # FILINGS_ADAPTERS__NOTIFIER
+    review_desk: str = "local"  # FILINGS_ADAPTERS__REVIEW_DESK
+    face_verifier: str = "local"  # FILINGS_ADAPTERS__FACE_VERIFIER
+    calendar: str = "local"  # FILINGS_ADAPTERS__CALENDAR
+
+    @field_validator("*")
+    @classmethod
+    def _known(cls, choice: str, info: ValidationInfo) -> str:
+        # Imported here: the registry imports the adapters, which need not load for a default config.
+        from engine.wiring import check_adapter
+
+        check_adapter(str(info.field_name), choice)
+        return choice
 
 
 class Settings(BaseSettings):
@@ -70,3 +108,138 @@ class Settings(BaseSettings):
                 f"(`make run` creates {path} for local use)"
             )
         return load_keys_file(path)
+
+    # --- running it: TLS / API key, telemetry, health, shutdown, adapters ------------
+    # The Temporal connection variables are the official `temporal` CLI's own names, so
+    # the CLI run beside a worker reaches the same server the same way.
+    #: TLS on/off; default: on when an API key or a client certificate is set.
+    temporal_tls: bool | None = Field(default=None, validation_alias=AliasChoices("TEMPORAL_TLS"))
+    temporal_tls_client_cert_path: FilePath | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_CERT_PATH"))
+    temporal_tls_client_key_path: FilePath | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_KEY_PATH"))
+    temporal_tls_server_ca_cert_path: FilePath | None = Field(
+        default=None, validation_alias=AliasChoices("TEMPORAL_TLS_SERVER_CA_CERT_PATH"))
+    #: Server name to verify (SNI), when it differs from the address's host.
+    temporal_tls_server_name: str | None = Field(default=None, validation_alias=AliasChoices("TEMPORAL_TLS_SERVER_NAME"))
+    temporal_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("TEMPORAL_API_KEY"))
+    #: Interface of the metrics and health endpoints (0.0.0.0 in a container).
+    http_host: str = "127.0.0.1"  # FILINGS_HTTP_HOST
+    #: Prometheus `/metrics` (SDK and engine metrics); 0 turns it off.
+    metrics_port: int = Field(default=9464, ge=0, le=65535)  # FILINGS_METRICS_PORT
+    #: `/healthz` (200 when connected to Temporal and polling); 0 turns it off.
+    health_port: int = Field(default=9465, ge=0, le=65535)  # FILINGS_HEALTH_PORT
+    #: On SIGTERM, how long running activities may finish before they are cancelled.
+    shutdown_grace: timedelta = Field(default=timedelta(seconds=20), ge=timedelta(0), le=timedelta(hours=1))
+    adapters: AdapterChoice = Field(default_factory=AdapterChoice)  # FILINGS_ADAPTERS__<PORT>
+
+    @property
+    def tls_enabled(self) -> bool:
+        if self.temporal_tls is not None:
+            return self.temporal_tls
+        return self.temporal_api_key is not None or self.temporal_tls_client_cert_path is not None
+
+    @property
+    def web_ui_port(self) -> int:
+        """The port of `FILINGS_WEB_UI`: where `make run` serves the dev server's Web UI."""
+        parts = urlsplit(self.web_ui)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+    @field_validator("web_ui")
+    @classmethod
+    def _web_ui_is_a_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"FILINGS_WEB_UI must be an http(s) URL such as http://127.0.0.1:8233, not {url!r}")
+        return url.rstrip("/")
+
+    @field_validator("shutdown_grace", mode="before")
+    @classmethod
+    def _seconds_are_a_duration(cls, value: Any) -> Any:
+        """Durations are ISO 8601 (PT30S) or, from the environment, plain seconds ("30")."""
+        return float(value) if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value.strip()) else value
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _policy_seconds(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            durations = {name for name, f in FilingPolicy.model_fields.items() if f.annotation is timedelta}
+            value = {k: cls._seconds_are_a_duration(v) if k in durations else v for k, v in value.items()}
+        return value
+
+    @field_validator("policy")
+    @classmethod
+    def _overrides_name_provinces(cls, policy: FilingPolicy) -> FilingPolicy:
+        """Per-province SLA overrides may name a province by prefix, alias or name; they are
+        kept by canonical prefix, which is what the workflow looks up."""
+        overrides: dict[str, int] = {}
+        for given, days in policy.provincial_sla_overrides.items():
+            province = find_province(given)
+            if province is None:
+                raise ValueError(f"FILINGS_POLICY__PROVINCIAL_SLA_OVERRIDES: unknown province {given!r} "
+                                 "(use a filing-number prefix such as 冀, or a name such as 河北)")
+            if not 1 <= days <= 120:
+                raise ValueError(f"FILINGS_POLICY__PROVINCIAL_SLA_OVERRIDES: {given} must be 1 to 120 business days")
+            overrides[province.prefix] = days
+        return policy.model_copy(update={"provincial_sla_overrides": overrides})
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if (self.temporal_tls_client_cert_path is None) != (self.temporal_tls_client_key_path is None):
+            raise ValueError("TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH go together: set both or neither")
+        if self.temporal_tls is False and self.temporal_tls_client_cert_path is not None:
+            raise ValueError("TEMPORAL_TLS is false but TEMPORAL_TLS_CLIENT_CERT_PATH is set: mTLS needs TLS")
+        if self.metrics_port and self.metrics_port == self.health_port:
+            raise ValueError(f"FILINGS_METRICS_PORT and FILINGS_HEALTH_PORT are both {self.metrics_port}: give them different ports")
+        return self
+
+
+def env_var(loc: tuple[int | str, ...]) -> str:
+    """The environment variable behind a setting (a pydantic error location)."""
+    if not loc:
+        return ""
+    head, *rest = (str(part) for part in loc)
+    field = Settings.model_fields.get(head)
+    if field is None:  # already an alias (TEMPORAL_ADDRESS) or unknown
+        return head.upper()
+    alias = field.validation_alias
+    name = alias.choices[0] if isinstance(alias, AliasChoices) else f"FILINGS_{head.upper()}"
+    annotation = field.annotation
+    if rest and isinstance(annotation, type) and issubclass(annotation, BaseModel) and rest[0] in annotation.model_fields:
+        name += f"__{rest[0].upper()}"
+    return str(name)
+
+
+def env_vars() -> list[str]:
+    """Every variable the settings read, nested models one variable per field (the README's table)."""
+    names: list[str] = []
+    for field_name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names += [env_var((field_name, sub)) for sub in annotation.model_fields]
+        else:
+            names.append(env_var((field_name,)))
+    return names
+
+
+def configuration_errors(err: ValidationError) -> list[str]:
+    """One line per invalid value, each naming its environment variable."""
+    lines = []
+    for error in err.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        variable = env_var(tuple(error["loc"]))
+        lines.append(message if not variable or message.startswith(variable) else f"{variable}: {message}")
+    return lines
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings for a process that is starting: an invalid value stops it, naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        lines = configuration_errors(err)
+    except SettingsError as err:  # a nested value that is not JSON: pydantic-settings names the field
+        field = re.search(r'field "(\w+)"', str(err))
+        variable = env_var((field.group(1),)) if field else "?"
+        lines = [f"{variable} (or {variable}__<FIELD>): {err}: is it valid JSON?"]
+    raise SystemExit("invalid configuration:\n" + "\n".join(f"  {line}" for line in lines))

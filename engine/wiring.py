@@ -1,9 +1,17 @@
-"""Which implementation serves each port (SPEC §8), and the worker's registrations."""
+"""Which implementation serves each port (SPEC §8), and the worker's registrations.
+
+`ADAPTERS` maps each port to the implementations it can be served by; the settings
+(`FILINGS_ADAPTERS__<PORT>`) choose one by name, or name a factory `package.module:attr`
+directly, so a production adapter plugs in by configuration without touching workflows.
+A factory takes the `Settings` and answers the port's implementation.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from activities.deadlines import CalendarActivities
 from activities.notify import NotifyActivities
@@ -14,25 +22,78 @@ from adapters.face import RecordFaceVerifier
 from adapters.notifier import FileNotifier
 from adapters.review_desk import FileReviewDesk
 from adapters.sms_outbox import OutboxSmsGateway
-from engine.settings import Settings
 from filing.calendar import BusinessCalendar
+from filing.ports import FaceVerifier, Notifier, ReviewDesk, SmsGateway
 from workflows.filing import FilingWorkflow
+
+if TYPE_CHECKING:  # the settings import this module to check a choice
+    from engine.settings import Settings
 
 WORKFLOWS = [FilingWorkflow]
 
+Factory = Callable[["Settings"], Any]
+
+ADAPTERS: dict[str, dict[str, Factory]] = {
+    "sms_gateway": {"local": lambda s: OutboxSmsGateway(s.data_dir)},
+    "notifier": {"local": lambda s: FileNotifier(s.data_dir)},
+    "review_desk": {"local": lambda s: FileReviewDesk(s.data_dir)},
+    "face_verifier": {"local": lambda s: RecordFaceVerifier()},
+    "calendar": {"local": lambda s: BusinessCalendar(s.calendar_path)},
+}
+
+
+def _variable(port: str) -> str:
+    return f"FILINGS_ADAPTERS__{port.upper()}"
+
+
+def resolve_adapter(port: str, choice: str) -> Factory:
+    """The factory for `choice`; a clear error naming the variable when there is none."""
+    known = ADAPTERS[port]
+    if choice in known:
+        return known[choice]
+    module_name, sep, attribute = choice.partition(":")
+    if not sep:
+        raise ValueError(f"{_variable(port)}: unknown adapter {choice!r}; known: {', '.join(sorted(known))}, "
+                         "or a factory as package.module:attribute")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"{_variable(port)}: cannot load adapter factory {choice!r}: {err}") from None
+    if not callable(factory):
+        raise ValueError(f"{_variable(port)}: {choice!r} is not callable")
+    return factory  # type: ignore[no-any-return]
+
+
+def check_adapter(port: str, choice: str) -> None:
+    resolve_adapter(port, choice)
+
+
+@dataclass(frozen=True)
+class Ports:
+    sms_gateway: SmsGateway
+    notifier: Notifier
+    review_desk: ReviewDesk
+    face_verifier: FaceVerifier
+    calendar: BusinessCalendar
+
+
+def build_ports(settings: Settings) -> Ports:
+    chosen = settings.adapters
+    return Ports(**{port: resolve_adapter(port, getattr(chosen, port))(settings) for port in ADAPTERS})
+
 
 def local_activities(settings: Settings, calendar: BusinessCalendar | None = None) -> list[Callable[..., Any]]:
-    """The activities on the local adapters: files under the data dir, no network."""
-    data = settings.data_dir
-    calendar = calendar or BusinessCalendar(settings.calendar_path)
-    sms = SmsActivities(OutboxSmsGateway(data), settings.sms_code_keys())
-    review = ReviewActivities(FileReviewDesk(data))
+    """The activities on the configured adapters (by default the local ones: files under
+    the data dir, no network). `calendar` replaces the configured calendar (tests)."""
+    ports = build_ports(settings)
+    sms = SmsActivities(ports.sms_gateway, settings.sms_code_keys())
+    review = ReviewActivities(ports.review_desk)
     return [
-        SubmissionActivities(RecordFaceVerifier()).check_submission,
-        CalendarActivities(calendar).compute_deadline,
+        SubmissionActivities(ports.face_verifier).check_submission,
+        CalendarActivities(calendar or ports.calendar).compute_deadline,
         sms.send_sms_code,
         sms.check_sms_code,
-        NotifyActivities(FileNotifier(data)).notify,
+        NotifyActivities(ports.notifier).notify,
         review.enqueue_platform_review,
         review.hand_over_to_province,
     ]

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from filing.dates import as_utc
 
 #: A document valid without an end date (长期).
 LONG_TERM = "LONG_TERM"
@@ -130,12 +132,22 @@ class MiniProgram(Model):
     pre_approvals: list[PreApproval] = Field(default_factory=list, max_length=20)
 
 
+def _convertible_to_utc(instant: datetime) -> datetime:
+    """The rules compare instants in UTC (SPEC §5); one at the calendar's very ends with an
+    offset (0001-01-01T00:00+01:00) has no UTC equivalent and is refused here, naming the field."""
+    try:
+        as_utc(instant)
+    except OverflowError:
+        raise ValueError("the instant is out of range once converted to UTC") from None
+    return instant
+
+
 class FaceVerification(Model):
     """人脸核身 record, produced by the platform's face-verification service."""
 
     record_id: str = Field(min_length=1, max_length=64)
     passed: bool
-    verified_at: datetime
+    verified_at: Annotated[datetime, AfterValidator(_convertible_to_utc)]
 
 
 class MiniProgramPrincipal(Model):

@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
     from filing.ports import Channel, HandOver, Notice
     from filing.provinces import find_province
     from filing.rules import MAX_APPLICATION_BYTES, check_application
+    from workflows import metrics
     from workflows import search_attributes as sa
 
 M = TypeVar("M", bound=BaseModel)
@@ -74,7 +75,7 @@ D = TypeVar("D", PlatformDecision, ProvinceDecision)
 #: Transient failures retry with backoff; the filing escalates only after
 #: `policy.outside_service_timeout`.
 EFFECT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-EFFECT_ATTEMPT_TIMEOUT = timedelta(seconds=30)
+EFFECT_ATTEMPT_TIMEOUT = timedelta(seconds=10)  # a hung call fails fast and retries
 #: Past this, a failing effect backs off on a durable timer instead of retrying inside
 #: the workflow task, so queries (reviewer tools) keep answering during an outage.
 EFFECT_LOCAL_RETRY_THRESHOLD = timedelta(seconds=5)
@@ -130,11 +131,14 @@ class FilingWorkflow:
         self._sms_exhausted = False
         self._sms_undeliverable = False
         self._sms_lock = asyncio.Lock()
+        self._notices = 0
         self._preapproval_categories: frozenset[str] = frozenset()
         # What the search attributes hold now (the starter sets the first ones).
         started_with = workflow.info().typed_search_attributes
         self._published: dict[str, Any] = {key.name: started_with.get(key) for key in sa.ALL}
+        self._stage_since = workflow.now()  # for the stage-duration metric only
         self._record("submitted", f"{self._kind.value}, attempt 1")
+        metrics.filing_started(self._kind.value)
 
     # ------------------------------------------------------------------ run
 
@@ -188,8 +192,10 @@ class FilingWorkflow:
         if decision is None:
             return
         self._record("platform_approved", f"by {decision.reviewer}")
-        next_stage = self._open_sms_window() if self._kind.needs_sms else self._enter_provincial_review()
-        await asyncio.gather(self._notify("platform_approved", [Channel.IN_APP, Channel.TEMPLATE]), next_stage)
+        # One local activity after another, never concurrently: the SDK replays concurrent
+        # local activities' results in another order, which would move `workflow.now()`.
+        await (self._open_sms_window() if self._kind.needs_sms else self._enter_provincial_review())
+        await self._notify("platform_approved", [Channel.IN_APP, Channel.TEMPLATE])
 
     async def _open_sms_window(self) -> None:
         """L3 begins: a code to every verifier, then the stage opens with its 24-hour window.
@@ -204,7 +210,7 @@ class FilingWorkflow:
             )
             for person in self._app.verifiers()
         }
-        sent = await asyncio.gather(*(self._send_code(v) for v in self._verifiers.values()))
+        sent = [await self._send_code(v) for v in self._verifiers.values()]
         if self._stage is not Stage.PLATFORM_REVIEW:
             return
         if not all(sent):
@@ -320,8 +326,12 @@ class FilingWorkflow:
         """L5: an SLA is a promise to watch, not a decision: flag, escalate once, keep waiting."""
         self._sla_breached = True
         self._record("sla_breached", f"{self._stage.value} past {self._deadline.due_at.isoformat() if self._deadline else '?'}")
+        metrics.sla_breached(self._stage.value, self._province())
         self._publish()
         await self._escalate("sla_breached", f"{self._stage.value} SLA passed without a decision")
+        # Versioned (README, "Changing the workflow"): filings that breached before this change replay without it.
+        if workflow.patched("notify-applicant-on-sla-breach"):
+            await self._notify("review_overdue", [Channel.IN_APP], detail=self._stage.value)
 
     async def _compute_deadline(self, business_days: int, start: datetime | None = None, reload: bool = False) -> Deadline:
         return await workflow.execute_local_activity_method(
@@ -404,6 +414,9 @@ class FilingWorkflow:
 
     async def _notify(self, event: str, channels: list[Channel], detail: str | None = None, reasons: list[Reason] | None = None) -> None:
         """Notifications never hold a filing up: a notifier that stays down is logged and skipped."""
+        # Notices are sent from the main flow only, one at a time: a counter is a stable key
+        # across retries (a timeline length is not: a signal may add entries meanwhile).
+        self._notices += 1
         notice = Notice(
             filing_id=self._filing_id(),
             attempt=self._attempt,
@@ -412,7 +425,7 @@ class FilingWorkflow:
             detail=detail,
             reasons=reasons or [],
             filing_number=self._filing_number,
-            idempotency_key=f"{self._filing_id()}:{self._attempt}:{event}:{len(self._timeline)}",
+            idempotency_key=f"{self._filing_id()}:{self._attempt}:{event}:{self._notices}",
         )
         try:
             await workflow.execute_local_activity_method(
@@ -426,7 +439,7 @@ class FilingWorkflow:
         except FailureError as err:
             if isinstance(err, CancelledError):
                 raise
-            workflow.logger.warning("notification %s not delivered: %s", event, _cause(err))
+            workflow.logger.warning("notification %s not delivered: %s", event, _cause(err), extra=self._log_context())
             self._record("notification_failed", f"{event}: {_cause(err)}")
         else:
             self._record("notified", f"{event} via {', '.join(c.value for c in channels)}")
@@ -446,6 +459,8 @@ class FilingWorkflow:
         due_at: datetime | None = None,
     ) -> None:
         """Every stage change goes through here: state, timeline and search attributes at once."""
+        metrics.stage_changed(self._stage.value, stage.value, event, self._stage_since)
+        self._stage_since = workflow.now()
         self._stage = stage
         self._deadline = deadline
         self._due_at = deadline.due_at if deadline else due_at
@@ -460,7 +475,12 @@ class FilingWorkflow:
 
     def _record(self, event: str, detail: str | None = None) -> None:
         self._timeline.append(TimelineEntry(at=workflow.now(), event=event, detail=detail))
-        workflow.logger.info("filing %s: %s", event, detail or "")
+        workflow.logger.info("filing %s: %s", event, detail or "", extra=self._log_context())
+        metrics.event_recorded(event)
+
+    def _log_context(self) -> dict[str, Any]:
+        """What every log line of a filing carries besides its id (the SDK adds that)."""
+        return {"stage": self._stage.value, "attempt": self._attempt}
 
     def _publish(self) -> None:
         """Upsert the §7 search attributes that changed, in one command."""
@@ -522,7 +542,7 @@ class FilingWorkflow:
         instead of being dropped by the SDK without a trace."""
         try:
             return workflow.payload_converter().from_payload(payload.payload, model)
-        except (ValidationError, ValueError, TypeError) as err:
+        except Exception as err:  # any payload at all: recorded, never a failed workflow task
             self._ignore(signal, "malformed payload", _schema_errors(err))
             return None
 
@@ -746,7 +766,7 @@ def _parse(model: type[M], payload: RawValue) -> M:
     by the validator with every field named (the SDK would only say it failed decoding)."""
     try:
         return workflow.payload_converter().from_payload(payload.payload, model)
-    except (ValidationError, ValueError, TypeError) as err:
+    except Exception as err:  # any payload at all: refused with its reason, never a failed task
         raise Refused(f"invalid {model.__name__}: {_schema_errors(err)}") from None
 
 

@@ -21,6 +21,10 @@ from workflows import search_attributes as sa
 pytestmark = pytest.mark.integration
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: the soak with chaos (small by default; `-m 'not slow'` skips it)")
+
+
 @pytest.fixture(scope="session")
 async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
     db = tmp_path_factory.mktemp("temporal") / "temporal.db"

@@ -1,0 +1,56 @@
+"""Reading a workflow's history: its length, and each event named so it can be justified."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHandle
+
+
+def event_name(event: HistoryEvent) -> str:
+    return EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+
+
+def _marker_activity(event: HistoryEvent) -> str | None:
+    data = event.marker_recorded_event_attributes.details.get("data")
+    if data is None or not data.payloads:
+        return None
+    try:
+        return str(json.loads(data.payloads[0].data).get("activity_type"))
+    except (ValueError, AttributeError):
+        return None
+
+
+def describe(event: HistoryEvent) -> str:
+    """`MARKER_RECORDED local activity send_sms_code`, `WORKFLOW_EXECUTION_SIGNALED platform_decision`..."""
+    name = event_name(event)
+    detail = ""
+    if event.HasField("marker_recorded_event_attributes"):
+        activity = _marker_activity(event)
+        detail = f"local activity {activity}" if activity else event.marker_recorded_event_attributes.marker_name
+    elif event.HasField("workflow_execution_signaled_event_attributes"):
+        detail = event.workflow_execution_signaled_event_attributes.signal_name
+    elif event.HasField("workflow_execution_update_accepted_event_attributes"):
+        detail = event.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+    elif event.HasField("upsert_workflow_search_attributes_event_attributes"):
+        fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        detail = ", ".join(sorted(fields))
+    elif event.HasField("timer_started_event_attributes"):
+        seconds = event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
+        detail = f"{seconds / 3600:.1f} h"
+    elif event.HasField("workflow_task_completed_event_attributes"):
+        detail = ""
+    return f"{name} {detail}".strip()
+
+
+async def history_of(handle: WorkflowHandle[Any, Any]) -> list[HistoryEvent]:
+    history = await handle.fetch_history()
+    return list(history.events)
+
+
+def summary(events: list[HistoryEvent]) -> dict[str, int]:
+    return dict(Counter(event_name(e) for e in events).most_common())

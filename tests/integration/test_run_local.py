@@ -1,0 +1,186 @@
+"""Smoke test of the embedded default, started as `make run` starts it (`python -m
+engine.run_local`), on free ports and a temporary data dir: healthy, a filing driven to
+approval, the engine's counters moved on the metrics endpoint; stopped with SIGTERM
+(nothing left running), started again on the same data dir: the filings are still
+there and the one in flight continues."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from engine.codec import data_converter
+from engine.health import probe
+from engine.keys import load_keys_file
+from engine.launch import start_filing
+from filing.examples import example_application
+from filing.messages import FilingStatus, Stage
+from tests.conftest import appid_for
+from tests.processes import free_ports, kill_group, processes_mentioning, wait_until
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+NUMBER = "冀ICP备18021892号-2X"
+
+
+@dataclass
+class LocalRun:
+    data_dir: Path
+    address: str
+    web_ui: str
+    metrics: str
+    health_port: int
+    process: subprocess.Popen[bytes] | None = None
+    runs: int = 0
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FILINGS_", "TEMPORAL_"))}
+        return env | {
+            "PYTHONPATH": str(ROOT), "TEMPORAL_ADDRESS": self.address, "FILINGS_WEB_UI": self.web_ui,
+            "FILINGS_METRICS_PORT": self.metrics.split(":")[-1].split("/")[0],
+            "FILINGS_HEALTH_PORT": str(self.health_port), "FILINGS_DATA_DIR": str(self.data_dir),
+            "FILINGS_LOG_FORMAT": "json",
+        }
+
+    @property
+    def log(self) -> Path:
+        return self.data_dir.parent / f"run-{self.runs}.log"
+
+    async def start(self) -> None:
+        self.runs += 1
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen([sys.executable, "-m", "engine.run_local"], cwd=ROOT, env=self.env,
+                                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{self.health_port}/healthz"
+
+        async def healthy() -> bool:
+            assert self.process is not None and self.process.poll() is None, self.log.read_text()
+            return (await asyncio.to_thread(probe, url, 2.0))[0]
+
+        await wait_until(healthy, 60, "`make run` healthy")
+
+    async def stop(self) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(self.process.wait, 40)
+        await wait_until(lambda: not processes_mentioning(str(self.data_dir)), 15, "the dev server gone")
+        return code
+
+    async def client(self) -> Client:
+        keys = load_keys_file(self.data_dir / "keys.json")  # made by the first run, owner-only
+        return await Client.connect(self.address, data_converter=data_converter(keys.payload))
+
+
+@pytest.fixture
+def local_run(tmp_path: Path) -> Iterator[LocalRun]:
+    server, ui, metrics, health = free_ports(4)
+    run = LocalRun(tmp_path / "data", f"127.0.0.1:{server}", f"http://127.0.0.1:{ui}",
+                   f"http://127.0.0.1:{metrics}/metrics", health)
+    try:
+        yield run
+    finally:
+        if run.process is not None:
+            kill_group(run.process)
+        for line in processes_mentioning(str(run.data_dir)):  # an orphaned dev server, should it exist
+            os.kill(int(line.split(":")[0]), signal.SIGKILL)
+
+
+async def status(client: Client, filing_id: str) -> FilingStatus:
+    return await client.get_workflow_handle(filing_id).query("status", result_type=FilingStatus)
+
+
+async def in_stage(client: Client, filing_id: str, stage: Stage) -> None:
+    async def there() -> bool:
+        return (await status(client, filing_id)).stage is stage
+
+    await wait_until(there, 20, f"{filing_id} in {stage.value}")
+
+
+def scrape(url: str) -> dict[str, float]:
+    """`name{labels}` -> value, for the engine's series."""
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    series = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            series[key] = float(value)
+    return series
+
+
+def total(series: dict[str, float], name: str, **labels: str) -> float:
+    wanted = [re.compile(rf'[{{,]{k}="{re.escape(v)}"') for k, v in labels.items()]
+    return sum(v for k, v in series.items() if re.match(rf"{name}(\{{|$)", k) and all(w.search(k) for w in wanted))
+
+
+def health_command(run: LocalRun) -> int:
+    return subprocess.run([sys.executable, "-m", "engine.health"], cwd=ROOT, env=run.env, capture_output=True,
+                          timeout=30).returncode
+
+
+async def test_make_run_serves_metrics_and_health_and_keeps_filings_across_restarts(local_run: LocalRun):
+    await local_run.start()
+    banner = local_run.log.read_text(encoding="utf-8")
+    assert f"{local_run.web_ui}/namespaces/default/workflows" in banner and local_run.metrics in banner
+    assert await asyncio.to_thread(health_command, local_run) == 0
+
+    client = await local_run.client()
+    done = example_application(datetime.now(UTC), appid=appid_for(901))
+    waiting = example_application(datetime.now(UTC), appid=appid_for(902))
+    for application in (done, waiting):
+        await start_filing(client, application, task_queue="icp-filings")
+    done_id, waiting_id = f"filing-{done.appid}", f"filing-{waiting.appid}"
+
+    # Drive one filing to approval, as the reviewers and the verifier would.
+    await in_stage(client, done_id, Stage.PLATFORM_REVIEW)
+    await client.get_workflow_handle(done_id).signal("platform_decision", {"decision": "approve", "reviewer": "r-01"})
+    await in_stage(client, done_id, Stage.SMS_VERIFICATION)
+    outbox = local_run.data_dir / "sms-outbox.jsonl"
+    person = done.subject_principal
+    code = [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines()
+            if json.loads(line)["to"] == person.mobile][-1]["code"]
+    answer = await client.get_workflow_handle(done_id).execute_update(
+        "verify_sms_code", {"mobile": person.mobile, "code": code, "id_last6": person.identity_document.number[-6:]},
+        result_type=dict)
+    assert answer["result"] == "verified"
+    await in_stage(client, done_id, Stage.PROVINCIAL_REVIEW)
+    await client.get_workflow_handle(done_id).signal(
+        "province_decision", {"decision": "approve", "reviewer": "冀-07", "filing_number": NUMBER})
+    assert (await client.get_workflow_handle(done_id, result_type=dict).result())["stage"] == "APPROVED"
+    await in_stage(client, waiting_id, Stage.PLATFORM_REVIEW)
+
+    series = await asyncio.to_thread(scrape, local_run.metrics)
+    assert total(series, "filings_started_total", kind="NEW") == 2
+    assert total(series, "filings_stage_transitions_total", next_stage="APPROVED", outcome="approved") == 1
+    assert total(series, "filings_sms_sent_total") >= 1 and total(series, "filings_sms_verified_total") == 1
+    assert total(series, "filings_stage_duration_seconds_count", stage="PROVINCIAL_REVIEW") == 1
+    assert total(series, "filings_notifications_total", channel="in_app") >= 2
+    assert total(series, "temporal_num_pollers") > 0  # the SDK's own metrics, same endpoint
+
+    assert await local_run.stop() == 0
+    assert await asyncio.to_thread(health_command, local_run) == 1  # nothing answers now
+
+    # Again, on the same data dir: both filings are there and the waiting one continues.
+    await local_run.start()
+    client = await local_run.client()
+    described = await client.get_workflow_handle(done_id).describe()
+    assert described.status is WorkflowExecutionStatus.COMPLETED
+    assert (await status(client, done_id)).filing_number == NUMBER
+    assert (await status(client, waiting_id)).stage is Stage.PLATFORM_REVIEW
+    await client.get_workflow_handle(waiting_id).signal("platform_decision", {"decision": "approve", "reviewer": "r-01"})
+    await in_stage(client, waiting_id, Stage.SMS_VERIFICATION)
+    assert await local_run.stop() == 0

@@ -1,0 +1,80 @@
+"""The log pipeline: bound context on every line, the SDK's details renamed to the
+engine's, and the masking safety net (with no false alarms on the engine's own ids)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+
+from engine.logs import configure_logging, mask_personal_data
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("to 13812345678.", "to 138****5678."),
+        ("+8613812345678 and 86-13912345678", "+86138****5678 and 86-139****5678"),
+        ("手机号13800138000不正确", "手机号138****8000不正确"),
+        ("id 11010519491231002X ok", "id 11**************2X ok"),
+        ("id 110105194912310021,", "id 11**************21,"),
+    ],
+)
+def test_mobiles_and_identity_numbers_are_masked(text, masked):
+    assert mask_personal_data(text) == masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "冀ICP备18021892号-2X",  # a filing number
+        "filing-wx1234567890abcdef",  # a filing id
+        "01a22450-f64c-7193-a80a-03394b1fbd01",  # a run id
+        "2026-11-28T22:40:15.479003Z",
+        "ticket PR-EEE9BF8BCC, 1732800000000 ms, 12345678901234",  # epoch millis, long numbers
+        "91110000100000000X9",  # 19 characters: not an identity number
+    ],
+)
+def test_the_engines_own_values_are_left_alone(text):
+    assert mask_personal_data(text) == text
+
+
+@pytest.fixture
+def json_lines() -> Iterator[Any]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging("INFO", "json")
+    stream = io.StringIO()
+    root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.reset_defaults()
+
+
+def test_lines_carry_the_bound_context_and_no_personal_data(json_lines):
+    with structlog.contextvars.bound_contextvars(filing_id="filing-wx1", stage="PLATFORM_REVIEW", attempt=2):
+        structlog.get_logger("sms").info("sms_sent", to="13812345678")
+        logging.getLogger("temporalio.activity").warning(
+            "Completing activity as failed: id 110105194912310021",
+            extra={"temporal_activity": {"workflow_id": "filing-wx1", "activity_type": "notify", "attempt": 3}},
+        )
+    logging.getLogger("temporalio.workflow").info(
+        "filing sms_wrong_code: 13912345678",
+        extra={"temporal_workflow": {"workflow_id": "filing-wx2", "run_id": "r-1", "attempt": 1, "namespace": "n"},
+               "stage": "SMS_VERIFICATION", "attempt": 1},
+    )
+    sms, failed, wf = json_lines()
+    assert (sms["filing_id"], sms["stage"], sms["attempt"], sms["to"]) == ("filing-wx1", "PLATFORM_REVIEW", 2, "138****5678")
+    assert (failed["filing_id"], failed["stage"], failed["attempt"]) == ("filing-wx1", "PLATFORM_REVIEW", 2)
+    assert (failed["activity"], failed["activity_attempt"]) == ("notify", 3)
+    assert "110105194912310021" not in failed["event"]
+    assert (wf["filing_id"], wf["run_id"], wf["stage"], wf["attempt"]) == ("filing-wx2", "r-1", "SMS_VERIFICATION", 1)
+    assert wf["event"] == "filing sms_wrong_code: 139****5678" and "namespace" not in wf

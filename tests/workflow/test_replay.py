@@ -1,0 +1,103 @@
+"""Replay safety: every recorded lifecycle path replays on today's workflow code.
+
+A filing lives for weeks, so the worker that finishes it runs newer code than the one
+that started it. A history recorded by `tests/histories/record.py` stands for such a
+running filing: if today's code issues different commands for it, the replay fails
+here, before a deploy would fail it in production. `legacy/` keeps histories recorded
+before a versioned change (`workflow.patched`), which must keep replaying until the
+patch is deprecated.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+
+from engine.wiring import WORKFLOWS
+from filing.messages import FilingInput, FilingOutcome, Stage
+from filing.ports import Channel
+from tests.histories import HISTORY_DIR, LEGACY_DIR, history_converter, workflow_id_for
+from tests.workflow.test_lifecycle import new_filing
+from workflows.filing import FilingWorkflow
+
+HISTORIES = sorted(p for p in HISTORY_DIR.glob("*.json") if p.name != "keys.json")
+LEGACY = sorted(LEGACY_DIR.glob("*.json"))
+#: The lifecycle paths the issue names; each must have a recorded history.
+REQUIRED = {
+    "happy_path", "platform_reject_resubmit", "sms_timeout", "sms_attempts_exhausted",
+    "platform_sla_breach", "withdraw", "expiry", "cancel_access",
+}
+PATCH = "notify-applicant-on-sla-breach"
+BEFORE_PATCH = LEGACY_DIR / f"platform_sla_breach.before-{PATCH}.json"
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(workflow_id_for(path), path.read_text(encoding="utf-8"))
+
+
+def markers(path: Path) -> list[str]:
+    events = json.loads(path.read_text(encoding="utf-8"))["events"]
+    return [e["markerRecordedEventAttributes"]["markerName"] for e in events if "markerRecordedEventAttributes" in e]
+
+
+def test_every_required_path_is_recorded():
+    assert REQUIRED <= {p.stem for p in HISTORIES}
+
+
+@pytest.mark.parametrize("path", HISTORIES + LEGACY, ids=lambda p: str(p.relative_to(HISTORY_DIR)))
+async def test_recorded_history_replays_on_todays_code(path: Path):
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=history_converter())
+    result = await replayer.replay_workflow(load(path), raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure!r}"
+
+
+# --- the versioned change, shown once for real -------------------------------------
+
+
+def test_the_patch_is_recorded_in_new_histories_only():
+    assert "core_patch" not in markers(BEFORE_PATCH)
+    assert "core_patch" in markers(HISTORY_DIR / "platform_sla_breach.json")
+
+
+@workflow.defn(name="FilingWorkflow")
+class _UnguardedChange(FilingWorkflow):
+    """The same change made without `workflow.patched`: what the patch protects against."""
+
+    @workflow.init
+    def __init__(self, start: FilingInput) -> None:
+        super().__init__(start)
+
+    @workflow.run
+    async def run(self, start: FilingInput) -> FilingOutcome:
+        return await super().run(start)
+
+    async def _breach_sla(self) -> None:
+        self._sla_breached = True
+        self._record("sla_breached", self._stage.value)
+        self._publish()
+        await self._escalate("sla_breached", f"{self._stage.value} SLA passed without a decision")
+        await self._notify("review_overdue", [Channel.IN_APP], detail=self._stage.value)
+
+
+async def test_the_change_without_its_patch_would_break_running_filings():
+    replayer = Replayer(
+        workflows=[_UnguardedChange], data_converter=history_converter(), workflow_runner=UnsandboxedWorkflowRunner()
+    )
+    result = await replayer.replay_workflow(load(BEFORE_PATCH), raise_on_replay_failure=False)
+    assert result.replay_failure is not None
+
+
+async def test_sla_breach_notifies_the_applicant_in_app(env, engine):
+    filing = await new_filing(env, engine)
+    status = await filing.wait_stage(Stage.PLATFORM_REVIEW)
+    await filing.skip(status.deadline.due_at - await filing.now() + timedelta(minutes=1))
+    await filing.wait_for(lambda s: [e.detail for e in s.timeline if e.event == "notified"][-1].startswith("review_overdue"))
+    (notice,) = [n for n in filing.notifications() if n["event"] == "review_overdue"]
+    assert notice["channels"] == ["in_app"] and notice["detail"] == "PLATFORM_REVIEW"
+    assert [n["channels"] for n in filing.notifications() if n["event"] == "sla_breached"] == [["operator"]]
