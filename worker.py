@@ -40,6 +40,7 @@ def build_worker(client: Client, settings: Settings, **overrides: object) -> Wor
         "activities": local_activities(settings),
         "interceptors": [FilingLogContext()],
         "graceful_shutdown_timeout": settings.shutdown_grace,
+        "max_cached_workflows": settings.max_cached_workflows,
     }
     options.update(overrides)
     return Worker(client, **options)  # type: ignore[arg-type]

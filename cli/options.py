@@ -24,7 +24,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from engine.client import connect
-from engine.settings import Settings
+from engine.settings import Settings, load_settings
 
 # Exit codes (docs/cli.md): 2 is click's usage error.
 EXIT_OK, EXIT_ERROR, EXIT_IGNORED, EXIT_UNCONFIRMED = 0, 1, 3, 4
@@ -134,10 +134,9 @@ def build_options(
     """Settings exactly as the worker reads them, with the command line winning."""
     given = {"temporal_address": address, "temporal_namespace": namespace, "task_queue": task_queue}
     try:
-        settings = Settings(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
-    except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-        raise CliError(f"invalid configuration: {problems}") from None
+        settings = load_settings(**{k: v for k, v in given.items() if v is not None})
+    except SystemExit as err:  # load_settings names each variable that is wrong
+        raise CliError("; ".join(str(err.code).splitlines()[1:]).strip() or str(err.code)) from None
     return Options(settings, as_json=as_json, reveal=reveal)
 
 

@@ -22,7 +22,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from engine.codec import EncryptionCodec
 from engine.keys import Keyring, MissingKey
 from engine.logs import configure_logging
-from engine.settings import Settings
+from engine.settings import load_settings
 
 log = structlog.get_logger("codec_server")
 
@@ -82,12 +82,20 @@ def build_app(keyring: Keyring, token: str, cors_origin: str) -> web.Application
     return app
 
 
+async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Run the codec server inside an existing event loop (`make run`); clean up with `runner.cleanup()`."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
 def main() -> None:
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     token = settings.codec_token.get_secret_value() if settings.codec_token else ""
     app = build_app(settings.payload_keyring(), token, settings.codec_cors_origin)
-    web.run_app(app, host=settings.codec_host, port=settings.codec_port, print=None)
+    web.run_app(app, host=settings.codec_host, port=settings.codec_port, print=None, access_log=None)
 
 
 if __name__ == "__main__":

@@ -91,3 +91,13 @@ def ensure_local_keys(path: Path) -> KeysFile:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump({"payload": keys.payload.dump(), "sms_hmac": keys.sms_hmac.dump()}, f, indent=2)
     return keys
+
+
+def ensure_local_codec_token(path: Path) -> str:
+    """The local codec server's bearer token: made once (0600) under the data dir."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(secrets.token_urlsafe(24))
+    return path.read_text(encoding="utf-8").strip()

@@ -23,7 +23,8 @@ import structlog
 
 from engine.binaries import MissingBinary, temporal_cli
 from engine.health import health_url
-from engine.keys import MissingKey, ensure_local_keys
+from engine.codec_server import build_app, serve
+from engine.keys import MissingKey, ensure_local_codec_token, ensure_local_keys
 from engine.logs import configure_logging
 from engine.process import run_and_exit
 from engine.settings import Settings, load_settings
@@ -35,16 +36,19 @@ log = structlog.get_logger("run_local")
 
 _SA_TYPES = {"KEYWORD": "Keyword", "BOOL": "Bool", "DATETIME": "Datetime", "INT": "Int"}
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0", "::1")
+CODEC_TOKEN_FILE = "codec-token"
 
 
 class LocalServerError(RuntimeError):
     pass
 
 
-def dev_server_args(settings: Settings, host: str, port: int, ui_port: int) -> list[str]:
+def dev_server_args(settings: Settings, host: str, port: int, ui_port: int, codec_endpoint: str | None = None) -> list[str]:
     args = [str(temporal_cli()), "server", "start-dev", "--ip", host, "--port", str(port),
             "--ui-port", str(ui_port), "--db-filename", str(settings.data_dir / "temporal.db"),
             "--namespace", settings.temporal_namespace, "--log-level", "error"]
+    if codec_endpoint:
+        args += ["--ui-codec-endpoint", codec_endpoint]
     for key in sa.ALL:
         args += ["--search-attribute", f"{key.name}={_SA_TYPES[key.indexed_value_type.name]}"]
     return args
@@ -71,12 +75,12 @@ def _stop_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
-def start_dev_server(settings: Settings, host: str, port: int) -> subprocess.Popen[bytes]:
+def start_dev_server(settings: Settings, host: str, port: int, codec_endpoint: str | None = None) -> subprocess.Popen[bytes]:
     for what, taken in (("TEMPORAL_ADDRESS", port), ("FILINGS_WEB_UI", settings.web_ui_port)):
         if port_in_use(host, taken):
             raise LocalServerError(f"{what}: port {taken} on {host} is already in use (another `make run`?)")
     return subprocess.Popen(
-        dev_server_args(settings, host, port, settings.web_ui_port),
+        dev_server_args(settings, host, port, settings.web_ui_port, codec_endpoint),
         start_new_session=True,
         preexec_fn=_stop_with_parent if sys.platform.startswith("linux") else None,
     )
@@ -101,8 +105,11 @@ async def wait_for_port(host: str, port: int, timeout: float = 30.0, server: sub
 
 
 def banner(settings: Settings) -> str:
+    codec = f"http://127.0.0.1:{settings.codec_port}"
     lines = [
         f"Temporal Web UI:  {settings.web_ui}/namespaces/{settings.temporal_namespace}/workflows",
+        f"Codec server:     {codec} (the Web UI decrypts through it; the temporal CLI:"
+        f" --codec-endpoint {codec} --codec-auth \"Bearer $(cat {settings.data_dir / CODEC_TOKEN_FILE})\")",
         f"Metrics:          http://{settings.http_host}:{settings.metrics_port}/metrics" if settings.metrics_port else "",
         f"Health:           {health_url(settings.http_host, settings.health_port)}" if settings.health_port else "",
         f"Data:             {settings.data_dir} (filings continue across restarts)",
@@ -114,8 +121,13 @@ def banner(settings: Settings) -> str:
 async def main_async(settings: Settings) -> int:
     host, port = local_address(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    ensure_local_keys(settings.keys_path)  # development keys, made once, owner-only
-    server = start_dev_server(settings, host, port)
+    keys = ensure_local_keys(settings.keys_path)  # development keys, made once, owner-only
+    token = ensure_local_codec_token(settings.data_dir / CODEC_TOKEN_FILE)
+    if port_in_use("127.0.0.1", settings.codec_port):
+        raise LocalServerError(f"FILINGS_CODEC_PORT: port {settings.codec_port} on 127.0.0.1 is already in use")
+    codec = await serve(build_app(settings.payload_keys or keys.payload, token, settings.web_ui), "127.0.0.1", settings.codec_port)
+    # The local Web UI cannot send a header: its codec endpoint carries the token in the path.
+    server = start_dev_server(settings, host, port, f"http://127.0.0.1:{settings.codec_port}/{token}")
     stop = asyncio.Event()
 
     async def server_alive() -> tuple[bool, str]:
@@ -147,6 +159,7 @@ async def main_async(settings: Settings) -> int:
             server.wait()
         if watcher is not None:
             await watcher
+        await codec.cleanup()
 
 
 def main() -> int:

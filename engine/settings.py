@@ -131,6 +131,9 @@ class Settings(BaseSettings):
     health_port: int = Field(default=9465, ge=0, le=65535)  # FILINGS_HEALTH_PORT
     #: On SIGTERM, how long running activities may finish before they are cancelled.
     shutdown_grace: timedelta = Field(default=timedelta(seconds=20), ge=timedelta(0), le=timedelta(hours=1))
+    #: Filings kept in the worker's memory between tasks (about 0.3 MB each); the rest are
+    #: replayed from history when they next wake. Bounds the worker's RSS, not its capacity.
+    max_cached_workflows: int = Field(default=500, ge=0, le=100_000)  # FILINGS_MAX_CACHED_WORKFLOWS
     adapters: AdapterChoice = Field(default_factory=AdapterChoice)  # FILINGS_ADAPTERS__<PORT>
 
     @property

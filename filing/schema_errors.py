@@ -77,7 +77,10 @@ def field_path(loc: tuple[int | str, ...], model: type[BaseModel] = Application)
         current = _model_of(annotation)
         if current is None:
             continue  # a union-member tag, not a field
-        path += f".{item}" if path else item
+        if not item.isidentifier():  # an unknown key such as " " or "\x85": shown quoted
+            path += f"[{item!r}]"
+        else:
+            path += f".{item}" if path else item
         info = current.model_fields.get(item)
         annotation = info.annotation if info is not None else None
     return path or ROOT

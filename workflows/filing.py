@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy
-from temporalio.exceptions import ApplicationError, CancelledError, FailureError
+from temporalio.common import RawValue
+from temporalio.exceptions import CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, ValidationError
-
     from activities.deadlines import CalendarActivities, DeadlineRequest
     from activities.notify import NotifyActivities
     from activities.review import ReviewActivities
@@ -65,44 +62,22 @@ with workflow.unsafe.imports_passed_through():
     from filing.rules import MAX_APPLICATION_BYTES, check_application
     from workflows import metrics
     from workflows import search_attributes as sa
+    from workflows.support import (
+        EFFECT_ATTEMPT_TIMEOUT,
+        EFFECT_LOCAL_RETRY_THRESHOLD,
+        EFFECT_RETRY,
+        LOCAL_RETRY,
+        LOCAL_TIMEOUT,
+        M,
+        Refused,
+        Verifier,
+        cause,
+        parse_update,
+        return_reason,
+        schema_errors,
+    )
 
-M = TypeVar("M", bound=BaseModel)
 D = TypeVar("D", PlatformDecision, ProvinceDecision)
-
-#: Outside effects (hand-over tickets, SMS, notifications) are short, idempotent calls
-#: (every one carries an idempotency key), so they run as local activities: one marker
-#: in the history instead of a schedule/start/complete triple and a workflow task each.
-#: Transient failures retry with backoff; the filing escalates only after
-#: `policy.outside_service_timeout`.
-EFFECT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-EFFECT_ATTEMPT_TIMEOUT = timedelta(seconds=10)  # a hung call fails fast and retries
-#: Past this, a failing effect backs off on a durable timer instead of retrying inside
-#: the workflow task, so queries (reviewer tools) keep answering during an outage.
-EFFECT_LOCAL_RETRY_THRESHOLD = timedelta(seconds=5)
-#: Local activities (deadline computation, rule re-check, code check): short and idempotent.
-LOCAL_TIMEOUT = timedelta(seconds=10)
-LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=10)
-
-
-class Refused(ApplicationError):
-    """An applicant's update that does not fit the filing; raised by validators so it leaves
-    no trace in the history."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, type="Refused", non_retryable=True)
-
-
-@dataclass
-class _Verifier:
-    """One SMS verifier (L3). The digest is a keyed HMAC: the code itself never gets here."""
-
-    mobile: str
-    id_last6: str
-    attempts_left: int = 0
-    resends_left: int = 0
-    resend: int = 0
-    digest: str | None = None
-    verified: bool = False
 
 
 @workflow.defn(name="FilingWorkflow")
@@ -126,7 +101,7 @@ class FilingWorkflow:
         self._platform_decision: PlatformDecision | None = None
         self._province_decision: ProvinceDecision | None = None
         # L3 state.
-        self._verifiers: dict[str, _Verifier] = {}
+        self._verifiers: dict[str, Verifier] = {}
         self._sms_expires_at: datetime | None = None
         self._sms_exhausted = False
         self._sms_undeliverable = False
@@ -177,7 +152,7 @@ class FilingWorkflow:
         if self._stage is not Stage.SUBMITTED:
             return
         if check.violations:
-            self._return(ReturnedBy.SUBMISSION, [v.as_reason() for v in check.violations], "submission_rejected")
+            self._return(ReturnedBy.SUBMISSION, [v.asreturn_reason() for v in check.violations], "submission_rejected")
             return
         deadline = await self._compute_deadline(self._policy.platform_sla_business_days)
         if self._stage is Stage.SUBMITTED:
@@ -203,7 +178,7 @@ class FilingWorkflow:
         The window opens once every first code is out, so each verifier has the full 24 h."""
         self._sms_exhausted = self._sms_undeliverable = False
         self._verifiers = {
-            person.mobile: _Verifier(
+            person.mobile: Verifier(
                 mobile=person.mobile,
                 id_last6=person.identity_document.number[-6:],
                 resends_left=self._policy.sms_resends,
@@ -215,7 +190,7 @@ class FilingWorkflow:
             return
         if not all(sent):
             await self._escalate("sms_undeliverable", "the SMS gateway refused a verification code")
-            self._return(ReturnedBy.MIIT_SMS, [_reason("sms", "sms_undeliverable")], "sms_undeliverable")
+            self._return(ReturnedBy.MIIT_SMS, [return_reason("sms", "sms_undeliverable")], "sms_undeliverable")
             return
         self._sms_expires_at = workflow.now() + self._policy.sms_window
         self._enter(Stage.SMS_VERIFICATION, "sms_verification_started", due_at=self._sms_expires_at)
@@ -234,15 +209,15 @@ class FilingWorkflow:
                 timeout_summary="sms window",
             )
         except TimeoutError:
-            self._return(ReturnedBy.MIIT_SMS, [_reason("sms", "sms_timeout")], "sms_timeout")  # 自动驳回
+            self._return(ReturnedBy.MIIT_SMS, [return_reason("sms", "sms_timeout")], "sms_timeout")  # 自动驳回
             return
         if self._stage is not Stage.SMS_VERIFICATION:
             return
         if self._sms_exhausted:
-            self._return(ReturnedBy.MIIT_SMS, [_reason("sms", "sms_attempts_exhausted")], "sms_attempts_exhausted")
+            self._return(ReturnedBy.MIIT_SMS, [return_reason("sms", "sms_attempts_exhausted")], "sms_attempts_exhausted")
         elif self._sms_undeliverable:
             await self._escalate("sms_undeliverable", "the SMS gateway refused a resent code")
-            self._return(ReturnedBy.MIIT_SMS, [_reason("sms", "sms_undeliverable")], "sms_undeliverable")
+            self._return(ReturnedBy.MIIT_SMS, [return_reason("sms", "sms_undeliverable")], "sms_undeliverable")
         else:
             await self._enter_provincial_review()
 
@@ -384,13 +359,13 @@ class FilingWorkflow:
                 raise
             if self._stage is not stage:
                 return False
-            await self._escalate("handover_failed", f"{stage.value}: {_cause(err)}")
-            self._return(returned_by, [_reason("-", "handover_failed")], "handover_failed", _cause(err))
+            await self._escalate("handover_failed", f"{stage.value}: {cause(err)}")
+            self._return(returned_by, [return_reason("-", "handover_failed")], "handover_failed", cause(err))
             return False
         self._record("handed_over", f"{stage.value} ticket {ticket}")
         return self._stage is stage
 
-    async def _send_code(self, verifier: _Verifier) -> bool:
+    async def _send_code(self, verifier: Verifier) -> bool:
         try:
             sent = await workflow.execute_local_activity_method(
                 SmsActivities.send_sms_code,
@@ -405,7 +380,7 @@ class FilingWorkflow:
         except FailureError as err:
             if isinstance(err, CancelledError):
                 raise
-            self._record("sms_failed", f"{mask_mobile(verifier.mobile)}: {_cause(err)}")
+            self._record("sms_failed", f"{mask_mobile(verifier.mobile)}: {cause(err)}")
             return False
         verifier.digest = sent.digest
         verifier.attempts_left = self._policy.sms_attempts_per_code
@@ -439,8 +414,8 @@ class FilingWorkflow:
         except FailureError as err:
             if isinstance(err, CancelledError):
                 raise
-            workflow.logger.warning("notification %s not delivered: %s", event, _cause(err), extra=self._log_context())
-            self._record("notification_failed", f"{event}: {_cause(err)}")
+            workflow.logger.warning("notification %s not delivered: %s", event, cause(err), extra=self._log_context())
+            self._record("notification_failed", f"{event}: {cause(err)}")
         else:
             self._record("notified", f"{event} via {', '.join(c.value for c in channels)}")
 
@@ -543,7 +518,7 @@ class FilingWorkflow:
         try:
             return workflow.payload_converter().from_payload(payload.payload, model)
         except Exception as err:  # any payload at all: recorded, never a failed workflow task
-            self._ignore(signal, "malformed payload", _schema_errors(err))
+            self._ignore(signal, "malformed payload", schema_errors(err))
             return None
 
     def _why_not(self, stage: Stage, attempt: int | None, pending: object) -> str | None:
@@ -578,7 +553,7 @@ class FilingWorkflow:
 
     @workflow.update(name="verify_sms_code")
     async def verify_sms_code(self, payload: RawValue) -> SmsVerifyResult:
-        entry = _parse(SmsCodeEntry, payload)
+        entry = parse_update(SmsCodeEntry, payload)
         async with self._sms_lock:
             verifier = self._verifiers[entry.mobile]
             if verifier.verified:
@@ -615,11 +590,11 @@ class FilingWorkflow:
 
     @verify_sms_code.validator
     def _validate_sms_entry(self, payload: RawValue) -> None:
-        self._require_sms_verifier(_parse(SmsCodeEntry, payload).mobile)
+        self._require_sms_verifier(parse_update(SmsCodeEntry, payload).mobile)
 
     @workflow.update(name="request_sms_resend")
     async def request_sms_resend(self, payload: RawValue) -> SmsResendResult:
-        request = _parse(SmsResendRequest, payload)
+        request = parse_update(SmsResendRequest, payload)
         async with self._sms_lock:
             verifier = self._verifiers[request.mobile]
             masked = mask_mobile(verifier.mobile)
@@ -641,7 +616,7 @@ class FilingWorkflow:
 
     @request_sms_resend.validator
     def _validate_resend(self, payload: RawValue) -> None:
-        self._require_sms_verifier(_parse(SmsResendRequest, payload).mobile)
+        self._require_sms_verifier(parse_update(SmsResendRequest, payload).mobile)
 
     def _require_sms_verifier(self, mobile: str) -> None:
         if self._stage is not Stage.SMS_VERIFICATION:
@@ -654,7 +629,7 @@ class FilingWorkflow:
 
     @workflow.update(name="resubmit")
     def resubmit(self, payload: RawValue) -> ResubmitResult:
-        resubmission = _parse(Resubmission, payload)
+        resubmission = parse_update(Resubmission, payload)
         self._app = resubmission.application
         self._attempt += 1
         self._enter(Stage.SUBMITTED, "resubmitted", f"attempt {self._attempt}")
@@ -662,7 +637,7 @@ class FilingWorkflow:
 
     @resubmit.validator
     def _validate_resubmission(self, payload: RawValue) -> None:
-        resubmission = _parse(Resubmission, payload)
+        resubmission = parse_update(Resubmission, payload)
         if self._stage is not Stage.RETURNED:
             raise Refused(f"only a RETURNED filing can be resubmitted; the filing is in stage {self._stage.value}")
         new = resubmission.application
@@ -680,13 +655,13 @@ class FilingWorkflow:
 
     @workflow.update(name="withdraw")
     def withdraw(self, payload: RawValue) -> WithdrawResult:
-        request = _parse(WithdrawRequest, payload)
+        request = parse_update(WithdrawRequest, payload)
         self._enter(Stage.WITHDRAWN, "withdrawn", request.reason)
         return WithdrawResult(stage=self._stage)
 
     @withdraw.validator
     def _validate_withdraw(self, payload: RawValue) -> None:
-        _parse(WithdrawRequest, payload)
+        parse_update(WithdrawRequest, payload)
         approved = self._platform_decision is not None and self._platform_decision.decision is Decision.APPROVE
         if self._stage not in WITHDRAWABLE or (self._stage is Stage.PLATFORM_REVIEW and approved):
             raise Refused(
@@ -731,7 +706,7 @@ class FilingWorkflow:
 
     # ------------------------------------------------------------- helpers
 
-    def _sms_answer(self, result: str, verifier: _Verifier) -> SmsVerifyResult:
+    def _sms_answer(self, result: str, verifier: Verifier) -> SmsVerifyResult:
         return SmsVerifyResult(
             result=result,  # type: ignore[arg-type]
             attempts_left=verifier.attempts_left,
@@ -747,36 +722,3 @@ class FilingWorkflow:
 
 
 _UNSET = object()
-
-_REASON_TEXT = {
-    "sms_timeout": ("no SMS verification within the window: automatically rejected (自动驳回)", "请重新提交备案申请并在24小时内完成短信核验"),
-    "sms_attempts_exhausted": ("a verifier used up the attempts on the code and has no resend left", "请重新提交备案申请"),
-    "sms_undeliverable": ("the verification SMS could not be delivered", "请核对手机号码后重新提交"),
-    "handover_failed": ("the review desk could not take the filing; operators were alerted", "请稍后重新提交"),
-}
-
-
-def _reason(field: str, code: str) -> Reason:
-    text, suggestion = _REASON_TEXT[code]
-    return Reason(field=field, error=code, suggestion=f"{text}; {suggestion}")
-
-
-def _parse(model: type[M], payload: RawValue) -> M:
-    """Decode an applicant's update ourselves, so that a malformed or oversized one is refused
-    by the validator with every field named (the SDK would only say it failed decoding)."""
-    try:
-        return workflow.payload_converter().from_payload(payload.payload, model)
-    except Exception as err:  # any payload at all: refused with its reason, never a failed task
-        raise Refused(f"invalid {model.__name__}: {_schema_errors(err)}") from None
-
-
-def _cause(err: BaseException) -> str:
-    while err.__cause__ is not None:
-        err = err.__cause__
-    return str(err)[:300]
-
-
-def _schema_errors(err: Exception) -> str:
-    if isinstance(err, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or '-'}: {e['msg']}" for e in err.errors())[:500]
-    return str(err)[:500]

@@ -30,6 +30,7 @@ SPEC_SEARCH_ATTRIBUTES = {
 SAMPLE_ENV = {  # what an operator's .env gives the `${VAR:?...}` the worker requires
     "FILINGS_PAYLOAD_KEYS": json.dumps(Keyring.generate("k1").dump()),
     "FILINGS_SMS_HMAC_KEYS": json.dumps(Keyring.generate("k1").dump()),
+    "FILINGS_CODEC_TOKEN": "a-long-random-token",
 }
 
 
@@ -128,3 +129,18 @@ def test_the_worker_image_is_slim_non_root_and_healthchecked():
     assert "STOPSIGNAL SIGTERM" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     assert {".venv", ".data", ".env", "tests"} <= set(ignored)
+
+
+def test_the_codec_servers_environment_is_the_configuration(compose, monkeypatch):
+    service = compose["services"]["codec-server"]
+    environment = service["environment"]
+    assert set(environment) <= set(env_vars()), set(environment) - set(env_vars())
+    for name in [n for n in os.environ if n.startswith(("FILINGS_", "TEMPORAL_"))]:
+        monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, interpolate(value))
+    settings = Settings()
+    assert settings.codec_host == "0.0.0.0" and settings.codec_token is not None
+    assert settings.codec_cors_origin == "http://localhost:8080"  # the compose Web UI's origin
+    assert f"127.0.0.1:{settings.codec_port}:{settings.codec_port}" in service["ports"]
+    assert service["command"] == ["python", "-m", "engine.codec_server"]

@@ -38,7 +38,7 @@ from filing.messages import (
 from filing.models import Application
 from filing.preapproval import load_preapproval_categories
 from filing.rules import parse_application
-from workflows.filing import _schema_errors
+from workflows.support import schema_errors as _schema_errors
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 CATEGORIES = frozenset(load_preapproval_categories())

@@ -111,6 +111,7 @@ CASES: dict[str, tuple[str, dict[str, str], Callable[[Settings], Any], Any]] = {
     "FILINGS_METRICS_PORT": ("0", {}, lambda s: s.metrics_port, 0),
     "FILINGS_HEALTH_PORT": ("19465", {}, lambda s: s.health_port, 19465),
     "FILINGS_SHUTDOWN_GRACE": ("PT45S", {}, lambda s: s.shutdown_grace, timedelta(seconds=45)),
+    "FILINGS_MAX_CACHED_WORKFLOWS": ("200", {}, lambda s: s.max_cached_workflows, 200),
     **{
         f"FILINGS_ADAPTERS__{port.upper()}": (FACTORY, {}, lambda s, p=port: getattr(s.adapters, p), FACTORY)
         for port in ("sms_gateway", "notifier", "review_desk", "face_verifier", "calendar")
@@ -140,6 +141,7 @@ INVALID = {
     "FILINGS_METRICS_PORT": "70000",
     "FILINGS_HEALTH_PORT": "-1",
     "FILINGS_SHUTDOWN_GRACE": "forever",
+    "FILINGS_MAX_CACHED_WORKFLOWS": "-1",
     "FILINGS_CODEC_PORT": "0",
     "FILINGS_PAYLOAD_KEYS": "not json",
     "FILINGS_POLICY__SMS_RESENDS": "9",
