@@ -56,6 +56,12 @@ COUNTED = ("platform_approved", "platform_rejected", "approved", "province_rejec
            "sms_sent", "sms_verified", "sms_wrong_code", "sms_timeout")
 #: Notices sent once per attempt at most.
 ONCE_PER_ATTEMPT = ("platform_approved", "filing_returned", "filing_approved", "filing_withdrawn")
+def _workflow_task_retrying(err: RPCError) -> bool:
+    """The server refuses updates while a workflow task is being retried, as it is for a
+    while after the worker that held it was killed: transient, like an outage."""
+    return err.status is RPCStatusCode.FAILED_PRECONDITION and "Workflow Task in failed state" in err.message
+
+
 TRANSIENT = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED,
              RPCStatusCode.UNKNOWN, RPCStatusCode.INTERNAL, RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.NOT_FOUND}
 
@@ -215,7 +221,7 @@ class Party:
             except WorkflowUpdateRPCTimeoutOrCancelledError:
                 pass
             except RPCError as err:
-                if err.status not in TRANSIENT:
+                if err.status not in TRANSIENT and not _workflow_task_retrying(err):
                     raise
             self.soak.client_retries += 1
             await asyncio.sleep(delay)

@@ -238,18 +238,20 @@ class FilingWorkflow:
 
     async def _await_resubmission(self) -> None:
         """L6: the applicant has `resubmission_window` to correct and resubmit."""
+        # Read before notifying: a resubmission may arrive while the notice goes out,
+        # and it starts the next attempt (clearing this stage's deadline).
         returned = self._returned
+        expires_at = self._due_at or workflow.now() + self._policy.resubmission_window
         await self._notify(
             "filing_returned",
             [Channel.IN_APP, Channel.TEMPLATE, Channel.SMS],
             detail=returned.by.value if returned else None,
             reasons=returned.reasons if returned else [],
         )
-        assert self._due_at is not None
         try:
             await workflow.wait_condition(
                 lambda: self._stage is not Stage.RETURNED,
-                timeout=max(self._due_at - workflow.now(), timedelta(0)),
+                timeout=max(expires_at - workflow.now(), timedelta(0)),
                 timeout_summary="resubmission window",
             )
         except TimeoutError:

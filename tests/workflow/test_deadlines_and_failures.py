@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import date, timedelta
 
 from filing.calendar import CHINA_TZ, BusinessCalendar
 from filing.messages import ReturnedBy, Stage
-from filing.ports import HandOver, PermanentFailure
+from filing.ports import HandOver, Notice, PermanentFailure
+from adapters.notifier import FileNotifier
 from adapters.review_desk import FileReviewDesk
+from activities.notify import NotifyActivities
 from activities.review import ReviewActivities
 from engine.wiring import local_activities
 from filing.policy import FilingPolicy
@@ -112,3 +115,39 @@ async def test_outside_service_down_past_the_policy_timeout_escalates(env, make_
         assert desk.calls >= 2, "retried before giving up"
         await filing.wait_for(lambda s: s.timeline[-1].event == "notified")
         assert [n["event"] for n in filing.notifications() if n["channels"] == ["operator"]] == ["handover_failed"]
+
+
+class LateReturnNotice(FileNotifier):
+    """The 'filing returned' notice fails for a few seconds: long enough for its retries to
+    move onto durable timers, so the applicant can resubmit while it is still pending."""
+
+    def __init__(self, data_dir, seconds: float) -> None:
+        super().__init__(data_dir)
+        self.until = time.monotonic() + seconds
+
+    async def notify(self, notice: Notice) -> None:
+        if notice.event == "filing_returned" and time.monotonic() < self.until:
+            raise ConnectionError("notifier unavailable")
+        await super().notify(notice)
+
+
+async def test_a_resubmission_while_the_return_notice_is_pending(env, make_engine):
+    engine, _ = make_engine()
+    notifier = LateReturnNotice(engine.data_dir, seconds=8)
+    notify = NotifyActivities(notifier).notify
+    activities = [notify if fn.__name__ == "notify" else fn for fn in local_activities(engine.settings)]
+    engine, worker = make_engine(activities=activities)
+    async with worker:
+        filing = await new_filing(env, engine)
+        await filing.wait_stage(Stage.PLATFORM_REVIEW)
+        await filing.platform("reject", reasons=[{"field": "subject.name", "error": "与证件不符"}])
+        await filing.wait_stage(Stage.RETURNED, timeout=30)
+        corrected = filing.application.model_copy(deep=True)
+        corrected.subject.name = corrected.subject.name + "有限公司"
+        answer = await filing.handle.execute_update("resubmit", {"application": corrected.model_dump(mode="json")})
+        assert answer == {"attempt": 2}
+        await filing.wait_for(lambda s: s.attempt == 2 and s.stage is Stage.PLATFORM_REVIEW, timeout=30)
+        await filing.wait_for(lambda s: any(e.detail and "filing_returned" in e.detail for e in s.timeline), timeout=30)
+        history = [e async for e in filing.handle.fetch_history_events()]
+        assert not [e for e in history if e.HasField("workflow_task_failed_event_attributes")]
+        assert (await filing.status()).stage is Stage.PLATFORM_REVIEW
