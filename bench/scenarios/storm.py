@@ -24,6 +24,7 @@ from typing import Any
 import google.protobuf.empty_pb2
 from temporalio.api.testservice.v1 import LockTimeSkippingRequest, SleepRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from bench.driver import new_appid
 from bench.lab import CpuMeter, Lab
@@ -86,7 +87,10 @@ async def engine_round(client: Client, server: Server, worker: WorkerHandle, siz
     async def parked(workflow_id: str) -> dict[str, Any]:
         handle = client.get_workflow_handle(workflow_id)
         for _ in range(int(timeout / 0.1)):
-            status = await handle.query("status", result_type=dict)
+            try:
+                status = await handle.query("status", result_type=dict)
+            except RPCError:  # no worker has run its first task yet: the query times out
+                status = {"stage": None}
             if status["stage"] == "PLATFORM_REVIEW":
                 return status
             await asyncio.sleep(0.1)
