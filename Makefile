@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# What the tests start from Debian's packages (SPEC §11 registry on PostgreSQL, §13 console in Chromium).
+SYSTEM_STAMP := $(VENV)/.system-installed
+DEBIAN_PACKAGES := postgresql chromium chromium-driver fonts-wqy-zenhei
 
-.PHONY: run test install example bench clean
+.PHONY: run test install system example bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,15 +17,32 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## run: start the local Temporal dev server (SQLite in .data/, Web UI on 127.0.0.1:8233) and a worker
+## system: the Debian packages the tests start themselves (installed only when missing; needs root)
+$(SYSTEM_STAMP): $(STAMP)
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
+	fc-list 2>/dev/null | grep -qi 'WenQuanYi Zen Hei' || missing="$$missing fonts-wqy-zenhei"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "error: need root to apt-get install$$missing (or install them yourself)" >&2; exit 1; fi; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	touch $(SYSTEM_STAMP)
+
+system: $(SYSTEM_STAMP)
+
+## run: start the local Temporal dev server (SQLite in .data/), a worker and the filing service with its console
 run: $(STAMP)
 	$(BIN)/python -m engine.run_local
 
-## test: run the whole suite (unit, workflow on the time-skipping server, integration on the dev server)
-test: $(STAMP)
+## test: run the whole suite (unit, workflow on the time-skipping server, integration on the dev server, browser)
+test: $(STAMP) $(SYSTEM_STAMP)
 	$(BIN)/python -m pytest -q
 
-## example: write a valid example application to example.json
+## example: write a valid example application (its materials stored) to example.json
 example: $(STAMP)
 	$(BIN)/python starter.py --example example.json
 

@@ -43,6 +43,8 @@ class AdapterChoice(BaseModel):
     review_desk: str = "local"  # FILINGS_ADAPTERS__REVIEW_DESK
     face_verifier: str = "local"  # FILINGS_ADAPTERS__FACE_VERIFIER
     calendar: str = "local"  # FILINGS_ADAPTERS__CALENDAR
+    registry: str = "local"  # FILINGS_ADAPTERS__REGISTRY: SQL at FILINGS_REGISTRY_URL
+    material_store: str = "local"  # FILINGS_ADAPTERS__MATERIAL_STORE: `local` files, or `s3`
 
     @field_validator("*")
     @classmethod
@@ -52,6 +54,27 @@ class AdapterChoice(BaseModel):
 
         check_adapter(str(info.field_name), choice)
         return choice
+
+
+class S3Settings(BaseModel):
+    """The material store's S3-compatible bucket (MinIO in compose), FILINGS_S3__<FIELD>."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoint_url: str | None = None  # FILINGS_S3__ENDPOINT_URL, e.g. http://minio:9000
+    bucket: str = "filing-materials"  # FILINGS_S3__BUCKET
+    region: str = "us-east-1"  # FILINGS_S3__REGION
+    access_key_id: SecretStr | None = None  # FILINGS_S3__ACCESS_KEY_ID
+    secret_access_key: SecretStr | None = None  # FILINGS_S3__SECRET_ACCESS_KEY
+
+
+class ApiSettings(BaseModel):
+    """The filing service (SPEC §12) and its console (§13), FILINGS_API__<FIELD>."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"  # FILINGS_API__HOST (0.0.0.0 in a container)
+    port: int = Field(default=8400, ge=1, le=65535)  # FILINGS_API__PORT
 
 
 class Settings(BaseSettings):
@@ -135,6 +158,29 @@ class Settings(BaseSettings):
     #: replayed from history when they next wake. Bounds the worker's RSS, not its capacity.
     max_cached_workflows: int = Field(default=500, ge=0, le=100_000)  # FILINGS_MAX_CACHED_WORKFLOWS
     adapters: AdapterChoice = Field(default_factory=AdapterChoice)  # FILINGS_ADAPTERS__<PORT>
+
+    # --- the registry (§11), the material store (R10), the filing service (§12) --------
+    #: SQLAlchemy URL of the registry: default `sqlite:///<data dir>/registry.db`;
+    #: `postgresql+psycopg://user:pass@host/db` in production.
+    registry_url: str | None = None  # FILINGS_REGISTRY_URL
+    s3: S3Settings = Field(default_factory=S3Settings)  # FILINGS_S3__<FIELD>
+    api: ApiSettings = Field(default_factory=ApiSettings)  # FILINGS_API__<FIELD>
+    #: Where tools reach the filing service (`filings` talks to it by default).
+    api_url: str = Field(default="http://127.0.0.1:8400", validation_alias=AliasChoices("FILINGS_API_URL"))
+
+    # --- the fleet (issue: production shape) -------------------------------------
+    #: Task queue of the SMS gateway's activities, rate-limited across every worker.
+    sms_task_queue: str = "icp-filings-sms"  # FILINGS_SMS_TASK_QUEUE
+    #: SMS sends per second over the whole fleet (the task queue's activities-per-second).
+    sms_rate_per_second: float = Field(default=20.0, gt=0, le=10_000)  # FILINGS_SMS_RATE_PER_SECOND
+    #: Worker Versioning: the deployment's name and this build's id. Versioning is on when
+    #: a build id is set (compose sets it from the image); off for `make run` and tests.
+    deployment_name: str = "icp-filings"  # FILINGS_DEPLOYMENT_NAME
+    build_id: str | None = None  # FILINGS_BUILD_ID
+
+    @property
+    def registry_database_url(self) -> str:
+        return self.registry_url or f"sqlite:///{self.data_dir / 'registry.db'}"
 
     @property
     def tls_enabled(self) -> bool:

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from filing.models import Application, FilingKind, Model
+from filing.models import Application, CancellationRequest, FilingKind, Model
 from filing.policy import FilingPolicy
 
 
@@ -25,10 +25,11 @@ class Stage(StrEnum):
     RETURNED = "RETURNED"  # 退回 / 驳回
     WITHDRAWN = "WITHDRAWN"
     EXPIRED = "EXPIRED"
+    REJECTED = "REJECTED"  # cancellations only: refused at L1, by the platform or by the province
 
     @property
     def is_terminal(self) -> bool:
-        return self in (Stage.APPROVED, Stage.WITHDRAWN, Stage.EXPIRED)
+        return self in (Stage.APPROVED, Stage.WITHDRAWN, Stage.EXPIRED, Stage.REJECTED)
 
 
 #: L7: the stages from which the applicant may withdraw.
@@ -105,9 +106,23 @@ class SmsResendRequest(Model):
 
 
 class SmsResendResult(Model):
+    """`sent` is true when a new code is on its way: the workflow sends it right after
+    answering (an update never waits on the SMS gateway); `status` shows it."""
+
     sent: bool
     resends_left: int
     reason: str | None = None
+
+
+class DecisionResult(Model):
+    """The answer to a reviewer's decision sent as an update (`decide_platform`,
+    `decide_province`): applied, or not applied with why (L9)."""
+
+    applied: bool
+    stage: Stage
+    attempt: int
+    why: str | None = None
+    filing_number: str | None = None
 
 
 class Resubmission(Model):
@@ -171,16 +186,38 @@ class FilingStatus(Model):
     returned: ReturnedView | None = None
     filing_number: str | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    #: L10: the timeline keeps its last entries; this many older ones were dropped.
+    timeline_dropped: int = 0
+    #: L10: messages ignored (L9) by name, counted; their payloads are not kept.
+    ignored: dict[str, int] = Field(default_factory=dict)
+    appid: str | None = None
+    province: str | None = None  # filing-number prefix of the subject's province
 
 
 class FilingOutcome(Model):
-    """The workflow's result."""
+    """The workflow's result: a summary (L10), the timeline's last entries only."""
 
     stage: Stage
     kind: FilingKind
     filing_number: str | None
     attempts: int
     timeline: list[TimelineEntry]
+    timeline_dropped: int = 0
+    returned: ReturnedView | None = None
+
+
+class ApplicationView(Model):
+    """The `application` query: the current application (or cancellation request) in
+    clear, for the filing service only (SPEC §9, §12: reviewers' reads are audited there)."""
+
+    filing_id: str
+    kind: FilingKind
+    stage: Stage
+    attempt: int
+    application: Application | None = None
+    cancellation: CancellationRequest | None = None
+    #: SHA-256 of every material the application names.
+    materials: list[str] = Field(default_factory=list)
 
 
 class FilingInput(Model):

@@ -11,13 +11,18 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from filing.dates import as_utc
 
 #: A document valid without an end date (长期).
 LONG_TERM = "LONG_TERM"
 Validity = date | Literal["LONG_TERM"]
+
+#: A material (备案材料, R10) is named by the SHA-256 of its content, lower-case hex: the
+#: application carries the name only, never the file (claim check), so scans of 5 MiB
+#: never travel in a workflow payload.
+MaterialRef = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 # Size limits keep a single application well inside Temporal's payload limits.
 _NAME = Field(min_length=1, max_length=100)
@@ -84,18 +89,29 @@ class IdentityDocument(Model):
     type: IdentityDocumentType
     number: str = Field(min_length=1, max_length=32)
     valid_until: Validity
+    #: Colour scan of the document (证件彩色扫描件, R10).
+    scan: MaterialRef | None = None
 
 
 class UnitCertificate(Model):
     type: UnitCertificateType
     number: str = Field(min_length=1, max_length=32)
     valid_until: Validity
+    #: Colour scan of the certificate (R10).
+    scan: MaterialRef | None = None
 
 
 class Address(Model):
     province: str = Field(min_length=1, max_length=20)
     city: str = Field(default="", max_length=50)
     detail: str = Field(default="", max_length=200)
+
+
+class LegalRepresentative(Model):
+    """法人: named when a non-personal subject's principal is not its legal representative (R10)."""
+
+    name: str = _NAME
+    identity_document: IdentityDocument
 
 
 class Subject(Model):
@@ -105,6 +121,13 @@ class Subject(Model):
     name: str = _NAME
     unit_certificate: UnitCertificate | None = None
     address: Address
+    #: A subject that already holds a subject number (主体备案号, `冀ICP备18021892号`) names it
+    #: on a NEW filing, so the new mini-program is numbered under it (R8, SPEC §6).
+    subject_number: str | None = Field(default=None, max_length=40)
+    #: Whether the subject principal is the legal representative (法人); when not, a
+    #: non-personal subject names its `legal_representative` (R10).
+    principal_is_legal_representative: bool = True
+    legal_representative: LegalRepresentative | None = None
 
 
 class Person(Model):
@@ -123,6 +146,15 @@ class PreApproval(Model):
     category: str = Field(min_length=1, max_length=50)
     approval_number: str = Field(default="", max_length=100)
     document_name: str = Field(default="", max_length=200)
+    #: The pre-approval document itself (前置审批文件, R10).
+    document: MaterialRef | None = None
+
+
+class ExtraMaterial(Model):
+    """A province's supplementary material (各省补充材料, R10), by the name its list gives it."""
+
+    name: str = Field(min_length=1, max_length=50)
+    sha256: MaterialRef
 
 
 class MiniProgram(Model):
@@ -166,14 +198,36 @@ class Application(Model):
     subject_principal: Person
     mini_program: MiniProgram
     mini_program_principal: MiniProgramPrincipal
-    #: The existing filing number a CHANGE or a cancellation acts on (R8).
+    #: The existing filing number a CHANGE acts on (R8).
     filing_number: str | None = Field(default=None, max_length=40)
-    #: Why a cancellation is asked for (SPEC §2).
+    #: Filings started before cancellations became short requests (`CancellationRequest`)
+    #: carried their reason here; kept so their histories still decode.
     cancellation_reason: str | None = Field(default=None, max_length=500)
+    #: The province's supplementary materials (R10), where its list asks for them.
+    extra_materials: list[ExtraMaterial] = Field(default_factory=list, max_length=20)
 
     @property
     def appid(self) -> str:
         return self.mini_program.appid
+
+    def materials(self) -> list[tuple[str, str]]:
+        """Every material the application names, as (field path, sha256)."""
+        found: list[tuple[str, str | None]] = []
+        subject = self.subject
+        if subject.unit_certificate is not None:
+            found.append(("subject.unit_certificate.scan", subject.unit_certificate.scan))
+        if subject.legal_representative is not None:
+            found.append(("subject.legal_representative.identity_document.scan",
+                          subject.legal_representative.identity_document.scan))
+        found.append(("subject_principal.identity_document.scan", self.subject_principal.identity_document.scan))
+        own = self.mini_program_principal
+        if not own.reuse_subject_principal and own.person is not None:
+            found.append(("mini_program_principal.person.identity_document.scan", own.person.identity_document.scan))
+        for i, record in enumerate(self.mini_program.pre_approvals):
+            found.append((f"mini_program.pre_approvals[{i}].document", record.document))
+        for i, extra in enumerate(self.extra_materials):
+            found.append((f"extra_materials[{i}].sha256", extra.sha256))
+        return [(path, sha) for path, sha in found if sha is not None]
 
     def verifiers(self) -> list[Person]:
         """Who receives the 12381 SMS (L3): the subject principal and, when it is a
@@ -184,3 +238,23 @@ class Application(Model):
             if own.person.identity_document.number.upper() != self.subject_principal.identity_document.number.upper():
                 people.append(own.person)
         return people
+
+
+class CancellationRequest(Model):
+    """A cancellation (SPEC §2): a short request, not an application. Who is texted comes
+    from the registry (§11), never from the request."""
+
+    kind: FilingKind
+    appid: str = Field(pattern=r"^wx[0-9a-f]{16}$", description="WeChat appid, e.g. wx1234567890abcdef")
+    #: The number to cancel: a mini-program's service number (`-NX`), or for
+    #: CANCEL_SUBJECT the subject number or any of its mini-programs' numbers.
+    filing_number: str = Field(min_length=1, max_length=40)
+    reason: str = Field(min_length=1, max_length=500)
+
+    @field_validator("kind")
+    @classmethod
+    def _a_cancellation(cls, kind: FilingKind) -> FilingKind:
+        if not kind.is_cancellation:
+            raise ValueError("a cancellation request's kind is CANCEL_SUBJECT, CANCEL_MINI_PROGRAM or CANCEL_ACCESS; "
+                             "NEW and CHANGE are applications")
+        return kind

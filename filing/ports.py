@@ -10,10 +10,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
+
+from pydantic import Field
 
 from filing.messages import Reason
 from filing.models import FaceVerification, Model
+from filing.registry import (
+    ImportEntry,
+    MiniProgramRecord,
+    PeopleOnRecord,
+    PublicEntry,
+    RegistryChange,
+    RegistryOutcome,
+    SubjectRecord,
+)
 
 
 class PermanentFailure(Exception):
@@ -38,8 +49,17 @@ class Channel(StrEnum):
     OPERATOR = "operator"  # escalation to the platform's operators
 
 
+class Recipient(Model):
+    """Who gets a notice on which channel: the applicant's account (`account`, the appid's
+    administrators) for 站内信 and 模板消息, a principal's mobile for 短信, the operators
+    for an escalation. A mobile is personal data: masked in logs."""
+
+    channel: Channel
+    to: str
+
+
 class Notice(Model):
-    """A notification. Holds no personal data: recipients are resolved by filing id."""
+    """A notification, naming its recipients (taken from the application or the registry)."""
 
     filing_id: str
     attempt: int
@@ -49,16 +69,25 @@ class Notice(Model):
     reasons: list[Reason] = []
     filing_number: str | None = None
     idempotency_key: str
+    recipients: list[Recipient] = Field(default_factory=list)
 
 
 class HandOver(Model):
-    """A filing handed to a review desk (platform queue or a province)."""
+    """A filing handed to a review desk (platform queue or a province), with what the desk
+    needs to review it: where to read the application and which materials it names."""
 
     filing_id: str
     attempt: int
     kind: str
     province: str  # filing-number prefix, e.g. 冀
     idempotency_key: str
+    #: The filing service's path of the application (`/v1/filings/<appid>/application`).
+    application_ref: str | None = None
+    #: SHA-256 of every material the application names (readable at `/v1/materials/<sha256>`).
+    materials: list[str] = Field(default_factory=list)
+    #: A cancellation's request: the number it names and why.
+    filing_number: str | None = None
+    reason: str | None = None
 
 
 class SmsGateway(Protocol):
@@ -77,6 +106,73 @@ class ReviewDesk(Protocol):
         ...
 
     async def hand_over_to_province(self, handover: HandOver) -> str: ...
+
+
+class Registry(Protocol):
+    """The registry of filings (SPEC §11). Written only by the workflow's L8 step."""
+
+    async def mini_program(self, appid: str) -> MiniProgramRecord | None:
+        """The appid's ACTIVE filing, or else its latest one (any state), or None."""
+        ...
+
+    async def mini_program_by_number(self, service_number: str) -> MiniProgramRecord | None: ...
+
+    async def subject(self, subject_number: str) -> SubjectRecord | None: ...
+
+    async def subject_mini_programs(self, subject_number: str) -> list[MiniProgramRecord]: ...
+
+    async def people_on_record(self, service_number: str) -> PeopleOnRecord | None:
+        """The principals recorded for a mini-program's filing (decrypted)."""
+        ...
+
+    async def next_number(self, subject_number: str) -> str:
+        """The next service number never issued under the subject number (`…号-3X`)."""
+        ...
+
+    async def apply(self, change: RegistryChange) -> RegistryOutcome:
+        """L8, once per `change.filing_key`: a repeated key answers the first outcome."""
+        ...
+
+    async def lookup(
+        self, *, number: str | None = None, appid: str | None = None, subject: str | None = None
+    ) -> list[PublicEntry]:
+        """备案查询: by service or subject number, appid, or subject name. No personal data."""
+        ...
+
+    async def import_entries(self, entries: list[ImportEntry]) -> int:
+        """Load filings made before this system: all of them, or none (raises)."""
+        ...
+
+
+MediaType = Literal["image/jpeg", "image/png", "application/pdf"]
+
+
+class StoredMaterial(Model):
+    """A material in the store, named by the SHA-256 of its content (R10)."""
+
+    sha256: str
+    media_type: MediaType
+    bytes: int
+
+
+class MaterialRejected(ValueError):
+    """Content the store refuses (R10: JPEG, PNG or PDF by content; at most 5 MiB)."""
+
+    def __init__(self, key: str, message_zh: str, message_en: str) -> None:
+        super().__init__(message_en)
+        self.key, self.message_zh, self.message_en = key, message_zh, message_en
+
+
+class MaterialStore(Protocol):
+    """备案材料, encrypted at rest and named by content hash (SPEC §8, R10)."""
+
+    async def put(self, content: bytes) -> StoredMaterial:
+        """Store once (the same content is the same material); raises `MaterialRejected`."""
+        ...
+
+    async def get(self, sha256: str) -> bytes | None: ...
+
+    async def stat(self, sha256: str) -> StoredMaterial | None: ...
 
 
 class FaceVerifier(Protocol):
