@@ -33,8 +33,10 @@ with workflow.unsafe.imports_passed_through():
     from filing.masking import mask_mobile
     from filing.messages import (
         WITHDRAWABLE,
+        ApplicationView,
         CalendarUpdated,
         Decision,
+        DecisionResult,
         DeadlineView,
         FilingInput,
         FilingOutcome,
@@ -509,6 +511,38 @@ class FilingWorkflow:
         else:
             self._province_decision = decision
 
+    @workflow.update(name="decide_platform")
+    def decide_platform(self, payload: RawValue) -> DecisionResult:
+        """`platform_decision` as an update, for the filing service: answered as applied, or
+        refused by the validator with why (L9), leaving no trace."""
+        self._platform_decision = parse_update(PlatformDecision, payload)
+        return DecisionResult(applied=True, stage=self._stage, attempt=self._attempt)
+
+    @decide_platform.validator
+    def _validate_decide_platform(self, payload: RawValue) -> None:
+        decision = parse_update(PlatformDecision, payload)
+        why = self._why_not(Stage.PLATFORM_REVIEW, decision.attempt, self._platform_decision)
+        if why is None and decision.decision is Decision.REJECT and not decision.reasons:
+            why = "a reject needs at least one reason"
+        if why:
+            raise Refused(why)
+
+    @workflow.update(name="decide_province")
+    def decide_province(self, payload: RawValue) -> DecisionResult:
+        decision = parse_update(ProvinceDecision, payload)
+        self._province_decision = decision
+        return DecisionResult(applied=True, stage=self._stage, attempt=self._attempt,
+                              filing_number=decision.filing_number)
+
+    @decide_province.validator
+    def _validate_decide_province(self, payload: RawValue) -> None:
+        decision = parse_update(ProvinceDecision, payload)
+        why = self._why_not(Stage.PROVINCIAL_REVIEW, decision.attempt, self._province_decision)
+        if why is None:
+            why = self._why_not_province_decision(decision)
+        if why:
+            raise Refused(why)
+
     @workflow.signal(name="calendar_updated")
     def calendar_updated(self, _: CalendarUpdated | None = None) -> None:
         if self._deadline is not None and self._deadline.provisional:
@@ -704,6 +738,16 @@ class FilingWorkflow:
             returned=self._returned,
             filing_number=self._filing_number,
             timeline=self._timeline,
+            appid=self._app.appid,
+            province=self._province(),
+        )
+
+    @workflow.query(name="application")
+    def application(self) -> ApplicationView:
+        """The application in clear, for the filing service (which audits every read)."""
+        return ApplicationView(
+            filing_id=self._filing_id(), kind=self._kind, stage=self._stage, attempt=self._attempt,
+            application=self._app, materials=[sha for _, sha in self._app.materials()],
         )
 
     # ------------------------------------------------------------- helpers
