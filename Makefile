@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-installed
 DEBIAN_PACKAGES := postgresql chromium chromium-driver fonts-wqy-zenhei
 
-.PHONY: run test install system example bench clean
+.PHONY: run test install system example bench lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ example: $(STAMP)
 ## bench: engine vs bare Temporal baseline on servers it starts itself (sizes: .venv/bin/python -m bench --help)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## lock: refresh requirements.lock (the image's hash-pinned dependencies) after changing pyproject.toml
+lock:
+	deploy/refresh-lock.sh $(LOCK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

@@ -3,8 +3,10 @@
     python starter.py FILE.json [FILE.json ...] [--submission-id ID]
     python starter.py --example FILE.json
 
-Every file is checked against R1–R8 first; a file that breaks a rule prints every
-violation and starts nothing. Exit status is non-zero when any file failed.
+Every file is checked against R1–R8 and R10 first (R10 asks the material store whether
+each named material was uploaded); a file that breaks a rule prints every violation and
+starts nothing. `--example` also stores the example's materials in the configured
+material store, so the file starts as it is. Exit status is non-zero when any file failed.
 The logic lives in `engine.batch`, shared with `filings start`; this module only prints.
 """
 
@@ -15,19 +17,28 @@ import asyncio
 import sys
 from pathlib import Path
 
-from temporalio.client import Client
-
-from engine.batch import LaunchResult, example_document, launch_file, web_ui_link
+from engine.batch import (
+    LaunchResult,
+    example_document,
+    launch_file,
+    material_store,
+    store_example_materials,
+    web_ui_link,
+)
 from engine.client import connect
 from engine.process import run_and_exit
 from engine.settings import Settings, load_settings
 from filing.messages import Violation
 
 
-def write_example(path: Path) -> None:
+async def write_example(path: Path) -> None:
+    """Materials first: a file is written only once everything it names is in the store."""
+    settings = load_settings()
     application, text = example_document()
+    stored = await store_example_materials(material_store(settings), application)
     path.write_text(text, encoding="utf-8")
-    print(f"wrote a valid example application to {path} (appid {application.appid})")
+    print(f"wrote a valid example application to {path} (appid {application.appid}); "
+          f"its {len(stored)} materials are in the material store")
 
 
 def print_violations(source: str, violations: list[Violation]) -> None:
@@ -50,18 +61,15 @@ def report(settings: Settings, result: LaunchResult) -> None:
         print(f"{path}: {verb} {result.filing_id}  {web_ui_link(settings, result.filing_id)}")
 
 
-async def launch(client: Client, settings: Settings, path: Path, submission_id: str | None) -> bool:
-    result = await launch_file(client, settings, path, submission_id)
-    report(settings, result)
-    return result.ok
-
-
 async def main_async(args: argparse.Namespace) -> int:
     settings = load_settings()  # an invalid variable stops here, named
     client = await connect(settings)
+    store = material_store(settings)
     ok = True
     for path in args.files:
-        ok = await launch(client, settings, Path(path), args.submission_id) and ok
+        result = await launch_file(client, settings, Path(path), args.submission_id, store=store)
+        report(settings, result)
+        ok = result.ok and ok
     return 0 if ok else 1
 
 
@@ -72,7 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--submission-id", help="the caller's submission id (default: derived from the file's content)")
     args = parser.parse_args(argv)
     if args.example:
-        write_example(Path(args.example))
+        try:
+            asyncio.run(write_example(Path(args.example)))
+        except (RuntimeError, LookupError, OSError) as err:  # store unreachable, no keys, cannot write
+            print(f"error: {err}; no example was written", file=sys.stderr)
+            return 1
         return 0
     if not args.files:
         parser.error("give at least one FILE.json, or --example FILE.json")

@@ -1,7 +1,14 @@
-"""§5: deadlines are computed here, on the worker's calendar, and recorded in the history."""
+"""§5: deadlines are computed here, on the worker's calendar, and recorded in the history.
+
+Every computation first looks at the override files on disk (a digest check), so every
+worker answers with the data the operators loaded, not only the one that handled a
+`calendar_updated`. A file that does not validate is refused, never fatal: the deadline
+says so (`calendar_problem`) and the workflow escalates it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from temporalio import activity
@@ -13,7 +20,7 @@ from filing.models import Model
 class DeadlineRequest(Model):
     start: datetime
     business_days: int
-    #: Re-read the override files first (after the operators signalled `calendar_updated`).
+    #: Sent by filings started before every computation refreshed the calendar; ignored.
     reload: bool = False
 
 
@@ -23,6 +30,5 @@ class CalendarActivities:
 
     @activity.defn(name="compute_deadline")
     async def compute_deadline(self, request: DeadlineRequest) -> Deadline:
-        if request.reload:
-            self._calendar.reload()
-        return self._calendar.add_business_days(request.start, request.business_days)
+        # Reading the override files is blocking I/O: off the event loop.
+        return await asyncio.to_thread(self._calendar.deadline, request.start, request.business_days)

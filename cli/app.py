@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import applicant, operator, reviewers
+from cli import applicant, login, materials, operator, registry, reviewers
 from engine.process import run_and_exit
 
 app = typer.Typer(
@@ -25,10 +25,13 @@ app = typer.Typer(
 )
 app.add_typer(applicant.app)
 app.add_typer(applicant.sms, name="sms", rich_help_panel="Applicant")
+app.add_typer(materials.app, name="materials", rich_help_panel="Applicant")
 app.add_typer(reviewers.platform, name="platform", rich_help_panel="Reviewers")
 app.add_typer(reviewers.province, name="province", rich_help_panel="Reviewers")
 app.add_typer(operator.app)
+app.add_typer(login.app)
 app.add_typer(operator.calendar, name="calendar", rich_help_panel="Operator and integrator")
+app.add_typer(registry.app, name="registry", rich_help_panel="Operator and integrator")
 
 
 def main() -> None:

@@ -1,14 +1,17 @@
-"""Launching filings from application files: the one implementation behind `starter.py`
-and `filings start`.
+"""Launching filings from files: the one implementation behind `starter.py` and
+`filings start`.
 
-Each file is read, checked against R1–R8 (every violation, nothing started on any) and
-started with R9 idempotency. The result says what happened as data, so each front end
+A file holds an application (NEW, CHANGE) or a cancellation request (SPEC §2:
+`{kind, appid, filing_number, reason}`). Each is read, checked (`engine.checks`: the
+rules, the material store for R10, the registry for R8; every violation, nothing started
+on any) and started with R9 idempotency. The result says what happened as data, so each front end
 presents it its own way (plain lines for the starter, Rich tables for `filings`) without
 a second copy of the logic.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,14 +19,19 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
+from pydantic import ValidationError
 from temporalio.client import Client
 
-from engine.launch import FilingInFlight, start_filing
+from engine.checks import CheckUnavailable, start_violations
+from engine.launch import FilingInFlight, start_cancellation, start_filing
 from engine.settings import Settings
-from filing.examples import example_application
+from engine.wiring import resolve_adapter
+from filing.examples import example_application, example_materials
 from filing.messages import Violation
-from filing.models import Application
+from filing.models import Application, CancellationRequest
+from filing.ports import MaterialStore, Registry, StoredMaterial
 from filing.rules import parse_application
+from filing.schema_errors import violations_from_validation_error
 
 Outcome = Literal["started", "already_running", "rejected", "refused", "unreadable"]
 
@@ -37,6 +45,7 @@ class LaunchResult:
     outcome: Outcome
     filing_id: str | None = None
     application: Application | None = None
+    cancellation: CancellationRequest | None = None
     document: Any = None
     violations: list[Violation] = field(default_factory=list)
     error: str | None = None
@@ -57,9 +66,32 @@ def example_document(now: datetime | None = None) -> tuple[Application, str]:
     return application, text
 
 
+def material_store(settings: Settings) -> MaterialStore:
+    """The configured material store (`FILINGS_ADAPTERS__MATERIAL_STORE`)."""
+    store: MaterialStore = resolve_adapter("material_store", settings.adapters.material_store)(settings)
+    return store
+
+
+def registry(settings: Settings) -> Registry:
+    """The configured registry (`FILINGS_ADAPTERS__REGISTRY`, `FILINGS_REGISTRY_URL`)."""
+    found: Registry = resolve_adapter("registry", settings.adapters.registry)(settings)
+    return found
+
+
+def is_cancellation(document: Any) -> bool:
+    """A cancellation request is the short form: no subject, a kind of CANCEL_*."""
+    return isinstance(document, dict) and "subject" not in document and str(document.get("kind", "")).startswith("CANCEL_")
+
+
+async def store_example_materials(store: MaterialStore, application: Application) -> list[StoredMaterial]:
+    """Put the example materials `application` names into `store`, so it starts as it is (SPEC §10)."""
+    named = {sha256 for _, sha256 in application.materials()}
+    return [await store.put(content) for sha256, content in example_materials().items() if sha256 in named]
+
+
 def read_application(path: Path, now: datetime | None = None) -> LaunchResult:
-    """Read and check one file; `outcome` is "rejected"/"unreadable" on failure, else
-    provisionally "started" with the application (nothing is started here)."""
+    """Read and check one file (the rules that need nothing outside); `outcome` is
+    "rejected"/"unreadable" on failure, else provisionally "started" (nothing is started here)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -68,34 +100,67 @@ def read_application(path: Path, now: datetime | None = None) -> LaunchResult:
         document = json.loads(text)
     except ValueError:
         document = None
+    if is_cancellation(document):
+        try:
+            request = CancellationRequest.model_validate(document)
+        except ValidationError as err:
+            return LaunchResult(path, "rejected", document=document, violations=violations_from_validation_error(err))
+        return LaunchResult(path, "started", cancellation=request, document=document)
     application, violations = parse_application(text, now or datetime.now(UTC))
     if application is None or violations:
         return LaunchResult(path, "rejected", application=application, document=document, violations=violations)
     return LaunchResult(path, "started", application=application, document=document)
 
 
-async def launch_file(client: Client, settings: Settings, path: Path, submission_id: str | None = None) -> LaunchResult:
-    """Check one file and start its filing (R9: the same submission again is not an error)."""
+async def check_outside(
+    checked: LaunchResult, settings: Settings, store: MaterialStore | None, found: Registry | None
+) -> LaunchResult:
+    """R10 against the material store and R8 against the registry: a material never uploaded,
+    or a number the registry does not hold, refuses the file as a rule does."""
+    request = checked.application or checked.cancellation
+    assert request is not None
+    try:
+        violations = await start_violations(
+            request, datetime.now(UTC), store=store or material_store(settings), registry=found or registry(settings)
+        )
+    except (CheckUnavailable, LookupError, OSError) as err:  # a part down, its key not configured, disk error
+        return dataclasses.replace(checked, outcome="refused", error=str(err))
+    if violations:
+        return dataclasses.replace(checked, outcome="rejected", violations=violations)
+    return checked
+
+
+async def launch_file(
+    client: Client,
+    settings: Settings,
+    path: Path,
+    submission_id: str | None = None,
+    *,
+    store: MaterialStore | None = None,
+    registry: Registry | None = None,
+) -> LaunchResult:
+    """Check one file and start its filing (R9: the same submission again is not an error).
+
+    `store` and `registry` are what R10 and R8 are checked against (default: the configured
+    ones; a batch passes one of each for all its files)."""
     checked = read_application(path)
-    if checked.application is None or not checked.ok:
+    if not checked.ok:
+        return checked
+    checked = await check_outside(checked, settings, store, registry)
+    if not checked.ok:
         return checked
     try:
-        started = await start_filing(
-            client,
-            checked.application,
-            task_queue=settings.task_queue,
-            submission_id=submission_id,
-            policy=settings.policy,
-        )
+        if checked.cancellation is not None:
+            started = await start_cancellation(
+                client, checked.cancellation, task_queue=settings.task_queue, submission_id=submission_id,
+                policy=settings.policy,
+            )
+        else:
+            assert checked.application is not None
+            started = await start_filing(
+                client, checked.application, task_queue=settings.task_queue, submission_id=submission_id,
+                policy=settings.policy,
+            )
     except FilingInFlight as err:
-        return LaunchResult(
-            path,
-            "refused",
-            filing_id=err.filing_id,
-            application=checked.application,
-            document=checked.document,
-            error=str(err),
-        )
-    return LaunchResult(
-        path, started.status, filing_id=started.filing_id, application=checked.application, document=checked.document
-    )
+        return dataclasses.replace(checked, outcome="refused", filing_id=err.filing_id, error=str(err))
+    return dataclasses.replace(checked, outcome=started.status, filing_id=started.filing_id)

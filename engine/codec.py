@@ -17,13 +17,18 @@ from collections.abc import Sequence
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadCodec
+from temporalio.converter import DataConverter, DefaultFailureConverter, PayloadCodec, PayloadConverter
+from temporalio.exceptions import ApplicationError
 
 from engine.keys import Keyring, MissingKey
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
+#: Set on a payload this codec decrypted (and stripped from any that arrived in clear), so
+#: the workflow can refuse personal data that a client sent without the codec.
+SEALED = "filings-sealed"
 NONCE_BYTES = 12
 
 
@@ -46,6 +51,8 @@ class EncryptionCodec(PayloadCodec):
 
     def _decode_one(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
+            if SEALED in payload.metadata:  # a client cannot claim encryption it did not use
+                payload = Payload(metadata={k: v for k, v in payload.metadata.items() if k != SEALED}, data=payload.data)
             return payload
         key_id = payload.metadata.get(KEY_ID, b"").decode()
         cipher = self._ciphers.get(key_id)
@@ -59,14 +66,29 @@ class EncryptionCodec(PayloadCodec):
             plain = cipher.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], key_id.encode())
         except InvalidTag:
             raise ValueError(f"payload under key id {key_id!r} failed authentication: corrupted or tampered") from None
-        return Payload.FromString(plain)
+        inner = Payload.FromString(plain)
+        inner.metadata[SEALED] = key_id.encode()
+        return inner
+
+
+#: Refusals of updates (raised by the workflow's validators) say what to do, never quote
+#: personal data, and must reach a client that forgot the codec in a language it can read.
+CLEAR_FAILURE_TYPES = frozenset({"Refused"})
 
 
 class EncodedFailureConverter(DefaultFailureConverter):
-    """Failure messages and stack traces go through the codec too: they can quote data."""
+    """Failure messages and stack traces go through the codec too: they can quote data.
+    A refusal stays readable (its message is written for the caller; its stack is dropped)."""
 
     def __init__(self) -> None:
         super().__init__(encode_common_attributes=True)
+
+    def to_failure(self, exception: BaseException, payload_converter: PayloadConverter, failure: Failure) -> None:
+        if isinstance(exception, ApplicationError) and exception.type in CLEAR_FAILURE_TYPES:
+            DefaultFailureConverter().to_failure(exception, payload_converter, failure)
+            failure.stack_trace = ""
+            return
+        super().to_failure(exception, payload_converter, failure)
 
 
 def data_converter(keyring: Keyring) -> DataConverter:

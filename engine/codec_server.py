@@ -1,16 +1,22 @@
 """The codec server (`/encode`, `/decode`) the Temporal Web UI and CLI call to show payloads.
 
 Only a caller with the bearer token gets plaintext; browsers are answered only from the
-configured Web UI origin (CORS). For the local Web UI, which cannot send a header,
-the token may instead be the first path segment (`http://127.0.0.1:8081/<token>`):
-the UI then runs on 127.0.0.1 only, for the operator at that machine.
+configured Web UI origins (CORS, FILINGS_CODEC_CORS_ORIGIN). For the local Web UI, which
+cannot send a header, the token may instead be the first path segment
+(`http://127.0.0.1:8081/<token>`): the UI then runs on 127.0.0.1 only, for the operator
+at that machine.
 
     python -m engine.codec_server     # FILINGS_CODEC_TOKEN, FILINGS_CODEC_PORT, keys as the worker
+
+`make run` serves one already; started beside it, this one says which port is taken and
+which variable moves it (exit status 1), as it does for a missing token or keys.
 """
 
 from __future__ import annotations
 
+import errno
 import hmac
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 import aiohttp_cors
@@ -22,6 +28,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from engine.codec import EncryptionCodec
 from engine.keys import Keyring, MissingKey
 from engine.logs import configure_logging
+from engine.ports import Listen, PortsBusy, check_ports
 from engine.settings import load_settings
 
 log = structlog.get_logger("codec_server")
@@ -32,7 +39,8 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 Transform = Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
 
 
-def build_app(keyring: Keyring, token: str, cors_origin: str) -> web.Application:
+def build_app(keyring: Keyring, token: str, cors_origins: str) -> web.Application:
+    """`cors_origins`: comma-separated, as FILINGS_CODEC_CORS_ORIGIN (the settings normalise it)."""
     if not token:
         raise ValueError("FILINGS_CODEC_TOKEN must be set: the codec server never answers without one")
     codec = EncryptionCodec(keyring)
@@ -67,16 +75,13 @@ def build_app(keyring: Keyring, token: str, cors_origin: str) -> web.Application
         web.post("/{token}/decode", endpoint(codec.decode)),
     ]
     app.add_routes(routes)
-    cors = aiohttp_cors.setup(
-        app,
-        defaults={
-            cors_origin: aiohttp_cors.ResourceOptions(
-                allow_credentials=True,
-                allow_headers=("Content-Type", "Authorization", "X-Namespace"),
-                allow_methods=("POST",),
-            )
-        },
+    browser = aiohttp_cors.ResourceOptions(
+        allow_credentials=True,
+        allow_headers=("Content-Type", "Authorization", "X-Namespace"),
+        allow_methods=("POST",),
     )
+    origins = [origin.strip() for origin in cors_origins.split(",") if origin.strip()]
+    cors = aiohttp_cors.setup(app, defaults=dict.fromkeys(origins, browser))
     for route in list(app.router.routes()):
         cors.add(route)
     return app
@@ -90,13 +95,31 @@ async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
     return runner
 
 
-def main() -> None:
+def main() -> int:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     token = settings.codec_token.get_secret_value() if settings.codec_token else ""
-    app = build_app(settings.payload_keyring(), token, settings.codec_cors_origin)
-    web.run_app(app, host=settings.codec_host, port=settings.codec_port, print=None, access_log=None)
+    listen = Listen("FILINGS_CODEC_PORT", settings.codec_host, settings.codec_port)
+    try:
+        app = build_app(settings.payload_keyring(), token, settings.codec_cors_origin)
+        check_ports([listen])
+        log.info("codec_server_started", url=f"http://{settings.codec_host}:{settings.codec_port}",
+                 cors_origins=settings.codec_cors_origin)
+        web.run_app(app, host=settings.codec_host, port=settings.codec_port, print=None, access_log=None)
+    except PortsBusy as err:
+        print(f"error: {err} (`make run` serves a codec server of its own: with it running, use that one,"
+              f" its token is in {settings.data_dir / 'codec-token'})", file=sys.stderr)
+        return 1
+    except (MissingKey, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # lost the race for the port after the check
+        if err.errno != errno.EADDRINUSE:
+            raise
+        print(f"error: {listen.variable}: port {listen.port} on {listen.host} is already in use", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

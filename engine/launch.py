@@ -16,10 +16,12 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from filing.messages import FilingInput, FilingOutcome, Stage
-from filing.models import Application
+from filing.filing_number import InvalidFilingNumber, parse_filing_number
+from filing.messages import FilingOutcome, Stage
+from filing.models import Application, CancellationRequest
 from filing.policy import FilingPolicy
 from filing.provinces import find_province
+from filing.state import FilingInput
 from workflows import search_attributes as sa
 from workflows.filing import FilingWorkflow
 
@@ -50,20 +52,32 @@ def filing_id_for(appid: str) -> str:
     return f"filing-{appid}"
 
 
-def submission_id_for(application: Application) -> str:
-    """Derived from the application's content, so the same file started twice is one submission."""
-    canonical = application.model_dump_json(exclude_none=True).encode()
+def submission_id_for(request: Application | CancellationRequest) -> str:
+    """Derived from the content, so the same file started twice is one submission."""
+    canonical = request.model_dump_json(exclude_none=True).encode()
     return "sub-" + hashlib.sha256(canonical).hexdigest()[:32]
 
 
-def initial_search_attributes(application: Application) -> TypedSearchAttributes:
-    province = find_province(application.subject.address.province)
+def province_prefix(request: Application | CancellationRequest) -> str:
+    """The province the filing is reviewed in: the subject's address, or the prefix of the
+    number a cancellation names (the workflow derives the same)."""
+    if isinstance(request, CancellationRequest):
+        try:
+            return parse_filing_number(request.filing_number).province.prefix
+        except InvalidFilingNumber:
+            return request.filing_number[:1]
+    province = find_province(request.subject.address.province)
+    return province.prefix if province else request.subject.address.province
+
+
+def initial_search_attributes(request: Application | CancellationRequest) -> TypedSearchAttributes:
+    appid = request.appid
     return TypedSearchAttributes(
         [
             SearchAttributePair(sa.FILING_STAGE, Stage.SUBMITTED.value),
-            SearchAttributePair(sa.FILING_KIND, application.kind.value),
-            SearchAttributePair(sa.PROVINCE, province.prefix if province else application.subject.address.province),
-            SearchAttributePair(sa.APP_ID, application.appid),
+            SearchAttributePair(sa.FILING_KIND, request.kind.value),
+            SearchAttributePair(sa.PROVINCE, province_prefix(request)),
+            SearchAttributePair(sa.APP_ID, appid),
             SearchAttributePair(sa.FILING_ATTEMPT, 1),
             SearchAttributePair(sa.SLA_BREACHED, False),
             SearchAttributePair(sa.DEADLINE_PROVISIONAL, False),
@@ -80,17 +94,44 @@ async def start_filing(
     policy: FilingPolicy | None = None,
 ) -> Started:
     """Start the filing; the application must already have passed the rules (`filing.rules`)."""
-    filing_id = filing_id_for(application.appid)
-    submission_id = submission_id or submission_id_for(application)
+    return await _start(client, application, task_queue, submission_id, policy)
+
+
+async def start_cancellation(
+    client: Client,
+    request: CancellationRequest,
+    *,
+    task_queue: str,
+    submission_id: str | None = None,
+    policy: FilingPolicy | None = None,
+) -> Started:
+    """Start a cancellation (SPEC §2): a short request; R8 against the registry first."""
+    return await _start(client, request, task_queue, submission_id, policy)
+
+
+async def _start(
+    client: Client,
+    request: Application | CancellationRequest,
+    task_queue: str,
+    submission_id: str | None,
+    policy: FilingPolicy | None,
+) -> Started:
+    filing_id = filing_id_for(request.appid)
+    submission_id = submission_id or submission_id_for(request)
+    start = (
+        FilingInput(cancellation=request, submission_id=submission_id, policy=policy or FilingPolicy())
+        if isinstance(request, CancellationRequest)
+        else FilingInput(application=request, submission_id=submission_id, policy=policy or FilingPolicy())
+    )
     try:
         handle = await client.start_workflow(
             FilingWorkflow.run,
-            FilingInput(application=application, submission_id=submission_id, policy=policy or FilingPolicy()),
+            start,
             id=filing_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            search_attributes=initial_search_attributes(application),
+            search_attributes=initial_search_attributes(request),
             memo={"submission_id": submission_id},
         )
         return Started(handle, "started")

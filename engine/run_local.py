@@ -7,6 +7,9 @@ of FILINGS_WEB_UI, so the links the starter prints are right by construction. It
 in its own session (a terminal's Ctrl-C reaches this process only, which stops the
 worker first, letting activities finish, then the server) and, on Linux, is told to
 stop if this process dies, so no orphan keeps the port.
+
+Every port it will listen on is checked before anything starts (one line per busy port,
+naming its variable, exit status 1), and the data dir is made owner-only first thing.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ import asyncio
 import contextlib
 import ctypes
 import signal
-import socket
 import subprocess
 import sys
 
@@ -24,8 +26,10 @@ import structlog
 from engine.binaries import MissingBinary, temporal_cli
 from engine.health import health_url
 from engine.codec_server import build_app, serve
+from engine.datadir import ensure_private_dir
 from engine.keys import MissingKey, ensure_local_codec_token, ensure_local_keys
 from engine.logs import configure_logging
+from engine.ports import Listen, PortsBusy, check_ports
 from engine.process import run_and_exit
 from engine.settings import Settings, load_settings
 from engine.telemetry import MetricsPortUnavailable
@@ -37,6 +41,8 @@ log = structlog.get_logger("run_local")
 _SA_TYPES = {"KEYWORD": "Keyword", "BOOL": "Bool", "DATETIME": "Datetime", "INT": "Int"}
 _LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0", "::1")
 CODEC_TOKEN_FILE = "codec-token"
+#: The local Web UI calls the codec server from the operator's browser, on this machine.
+CODEC_HOST = "127.0.0.1"
 
 
 class LocalServerError(RuntimeError):
@@ -63,10 +69,16 @@ def local_address(settings: Settings) -> tuple[str, int]:
     return host, int(port)
 
 
-def port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex((host, port)) == 0
+def listens(settings: Settings, host: str, port: int) -> list[Listen]:
+    """Every port `make run` listens on, by the variable that sets it, in the order it starts them."""
+    return [
+        Listen("TEMPORAL_ADDRESS", host, port),
+        Listen("FILINGS_WEB_UI", host, settings.web_ui_port),
+        Listen("FILINGS_CODEC_PORT", CODEC_HOST, settings.codec_port),
+        Listen("FILINGS_METRICS_PORT", settings.http_host, settings.metrics_port),
+        Listen("FILINGS_HEALTH_PORT", settings.http_host, settings.health_port),
+        Listen("FILINGS_API__PORT", settings.api.host, settings.api.port),  # the filing service
+    ]
 
 
 def _stop_with_parent() -> None:
@@ -76,9 +88,6 @@ def _stop_with_parent() -> None:
 
 
 def start_dev_server(settings: Settings, host: str, port: int, codec_endpoint: str | None = None) -> subprocess.Popen[bytes]:
-    for what, taken in (("TEMPORAL_ADDRESS", port), ("FILINGS_WEB_UI", settings.web_ui_port)):
-        if port_in_use(host, taken):
-            raise LocalServerError(f"{what}: port {taken} on {host} is already in use (another `make run`?)")
     return subprocess.Popen(
         dev_server_args(settings, host, port, settings.web_ui_port, codec_endpoint),
         start_new_session=True,
@@ -105,7 +114,7 @@ async def wait_for_port(host: str, port: int, timeout: float = 30.0, server: sub
 
 
 def banner(settings: Settings) -> str:
-    codec = f"http://127.0.0.1:{settings.codec_port}"
+    codec = f"http://{CODEC_HOST}:{settings.codec_port}"
     lines = [
         f"Temporal Web UI:  {settings.web_ui}/namespaces/{settings.temporal_namespace}/workflows",
         f"Codec server:     {codec} (the Web UI decrypts through it; the temporal CLI:"
@@ -120,14 +129,18 @@ def banner(settings: Settings) -> str:
 
 async def main_async(settings: Settings) -> int:
     host, port = local_address(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    check_ports(listens(settings, host, port))  # all of them, before anything starts
+    ensure_private_dir(settings.data_dir)  # mobiles, live codes, keys: owner-only
     keys = ensure_local_keys(settings.keys_path)  # development keys, made once, owner-only
     token = ensure_local_codec_token(settings.data_dir / CODEC_TOKEN_FILE)
-    if port_in_use("127.0.0.1", settings.codec_port):
-        raise LocalServerError(f"FILINGS_CODEC_PORT: port {settings.codec_port} on 127.0.0.1 is already in use")
-    codec = await serve(build_app(settings.payload_keys or keys.payload, token, settings.web_ui), "127.0.0.1", settings.codec_port)
+    app = build_app(settings.payload_keys or keys.payload, token, settings.codec_cors_origin)
+    try:
+        codec = await serve(app, CODEC_HOST, settings.codec_port)
+    except OSError as err:  # taken since the check
+        raise LocalServerError(f"FILINGS_CODEC_PORT: cannot listen on {CODEC_HOST}:{settings.codec_port}: "
+                               f"{err.strerror}") from err
     # The local Web UI cannot send a header: its codec endpoint carries the token in the path.
-    server = start_dev_server(settings, host, port, f"http://127.0.0.1:{settings.codec_port}/{token}")
+    server = start_dev_server(settings, host, port, f"http://{CODEC_HOST}:{settings.codec_port}/{token}")
     stop = asyncio.Event()
 
     async def server_alive() -> tuple[bool, str]:
@@ -167,9 +180,13 @@ def main() -> int:
     configure_logging(settings.log_level, settings.log_format)
     try:
         return asyncio.run(main_async(settings))
+    except PortsBusy as err:
+        for problem in err.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 1
     except (MissingBinary, LocalServerError, MissingKey, MetricsPortUnavailable, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return 1
     except KeyboardInterrupt:
         return 0
 

@@ -69,12 +69,107 @@ class S3Settings(BaseModel):
 
 
 class ApiSettings(BaseModel):
-    """The filing service (SPEC §12) and its console (§13), FILINGS_API__<FIELD>."""
+    """The filing service (SPEC §12) and its console (§13), FILINGS_API__<FIELD>.
+
+    Durations are ISO 8601 (`PT10S`) or plain seconds; rates are the `limits` package's
+    notation (`5/minute;20/hour`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = "127.0.0.1"  # FILINGS_API__HOST (0.0.0.0 in a container)
     port: int = Field(default=8400, ge=1, le=65535)  # FILINGS_API__PORT
+
+    # --- bearer tokens (JWT) ---------------------------------------------------------
+    #: Who signs the tokens the service accepts: `local` = the signing key below (`make run`,
+    #: `filings login`); `oidc` = the operators' identity provider, verified on its JWKS.
+    auth: Literal["local", "oidc"] = "local"  # FILINGS_API__AUTH
+    #: The local signing key (Ed25519, PEM, 0600); default `<data dir>/api-signing-key.pem`.
+    signing_key: Path | None = None  # FILINGS_API__SIGNING_KEY
+    #: The `iss` every token must carry (OIDC: the provider's issuer URL).
+    issuer: str = Field(default="filings-local", min_length=1)  # FILINGS_API__ISSUER
+    #: The `aud` every token must carry (OIDC: the client id the provider issues tokens for).
+    audience: str = Field(default="filings-api", min_length=1)  # FILINGS_API__AUDIENCE
+    #: OIDC: the provider's JWKS document (required when FILINGS_API__AUTH=oidc).
+    jwks_url: str | None = None  # FILINGS_API__JWKS_URL
+    #: OIDC: how long fetched signing keys are reused before the JWKS is read again.
+    jwks_cache: timedelta = Field(default=timedelta(minutes=5), gt=timedelta(0))  # FILINGS_API__JWKS_CACHE
+    #: OIDC: how long one JWKS fetch may take (a provider that hangs costs this, then 401).
+    jwks_timeout: timedelta = Field(default=timedelta(seconds=5), gt=timedelta(0))  # FILINGS_API__JWKS_TIMEOUT
+    #: OIDC: accepted signature algorithms, comma-separated (never `none` or HMAC).
+    algorithms: str = "RS256,ES256,EdDSA"  # FILINGS_API__ALGORITHMS
+    #: Claim names in the provider's tokens for the role, the province and the appids.
+    role_claim: str = "role"  # FILINGS_API__ROLE_CLAIM
+    province_claim: str = "province"  # FILINGS_API__PROVINCE_CLAIM
+    appids_claim: str = "appids"  # FILINGS_API__APPIDS_CLAIM
+    #: Clock skew tolerated on `exp`, `nbf` and `iat`.
+    leeway: timedelta = Field(default=timedelta(seconds=30), ge=timedelta(0), le=timedelta(minutes=10))  # FILINGS_API__LEEWAY
+    #: Lifetime of the tokens `filings login` issues (its `--ttl` overrides it).
+    token_ttl: timedelta = Field(default=timedelta(hours=8), gt=timedelta(0), le=timedelta(days=30))  # FILINGS_API__TOKEN_TTL
+
+    # --- guards ------------------------------------------------------------------------
+    #: Largest JSON body (an application is at most 64 KiB); larger ones answer 413.
+    max_json_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)  # FILINGS_API__MAX_JSON_BYTES
+    #: Largest upload (R10 allows 5 MiB per material, plus the multipart envelope); 413 beyond.
+    max_upload_bytes: int = Field(default=6 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)  # FILINGS_API__MAX_UPLOAD_BYTES
+    #: `/sms/verify` entries allowed per mobile, and per client (the token's `sub`), in memory
+    #: per service replica.
+    sms_verify_per_mobile: str = "5/minute;20/hour"  # FILINGS_API__SMS_VERIFY_PER_MOBILE
+    sms_verify_per_client: str = "120/minute"  # FILINGS_API__SMS_VERIFY_PER_CLIENT
+    #: Every call to Temporal (start, query, update, signal, list) gives up after this: 504.
+    temporal_timeout: timedelta = Field(default=timedelta(seconds=10), gt=timedelta(0), le=timedelta(minutes=5))  # FILINGS_API__TEMPORAL_TIMEOUT
+    #: An Idempotency-Key whose first request has not answered after this is taken over by
+    #: a retry (its replica died mid-request); until then a retry answers 409.
+    idempotency_claim_timeout: timedelta = Field(default=timedelta(minutes=2), gt=timedelta(0))  # FILINGS_API__IDEMPOTENCY_CLAIM_TIMEOUT
+    #: Filings per page of `GET /v1/filings` (a `size` query may ask for up to `max_page_size`).
+    page_size: int = Field(default=50, ge=1, le=1000)  # FILINGS_API__PAGE_SIZE
+    max_page_size: int = Field(default=200, ge=1, le=1000)  # FILINGS_API__MAX_PAGE_SIZE
+    #: Most filings one list reads from visibility before sorting by deadline (a desk larger
+    #: than this is sorted within its first rows only; narrow it with filters).
+    list_limit: int = Field(default=10_000, ge=1, le=1_000_000)  # FILINGS_API__LIST_LIMIT
+
+    def signing_key_path(self, data_dir: Path) -> Path:
+        return self.signing_key or data_dir / "api-signing-key.pem"
+
+    def algorithm_list(self) -> list[str]:
+        return [a.strip() for a in self.algorithms.split(",") if a.strip()]
+
+    @field_validator("jwks_cache", "jwks_timeout", "leeway", "token_ttl", "temporal_timeout",
+                     "idempotency_claim_timeout", mode="before")
+    @classmethod
+    def _plain_seconds(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value.strip()) else value
+
+    @field_validator("sms_verify_per_mobile", "sms_verify_per_client")
+    @classmethod
+    def _a_rate(cls, value: str, info: ValidationInfo) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"FILINGS_API__{str(info.field_name).upper()}: {value!r} is not a rate such as "
+                             "'5/minute' or '5/minute;20/hour'") from None
+        return value
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric(cls, value: str) -> str:
+        allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+        given = [a.strip() for a in value.split(",") if a.strip()]
+        wrong = [a for a in given if a not in allowed]
+        if wrong or not given:
+            raise ValueError(f"FILINGS_API__ALGORITHMS: {', '.join(wrong) or 'empty'} not accepted; "
+                             f"use asymmetric algorithms among {', '.join(sorted(allowed))}")
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> ApiSettings:
+        if self.auth == "oidc" and not self.jwks_url:
+            raise ValueError("FILINGS_API__JWKS_URL is required when FILINGS_API__AUTH=oidc "
+                             "(the identity provider's jwks_uri)")
+        if self.max_page_size < self.page_size:
+            raise ValueError("FILINGS_API__PAGE_SIZE must not exceed FILINGS_API__MAX_PAGE_SIZE")
+        return self
 
 
 class Settings(BaseSettings):
@@ -109,8 +204,36 @@ class Settings(BaseSettings):
     codec_token: SecretStr | None = None
     codec_host: str = "127.0.0.1"  # FILINGS_CODEC_HOST (0.0.0.0 in a container)
     codec_port: int = Field(default=8081, ge=1, le=65535)  # FILINGS_CODEC_PORT
-    #: The only browser origin the codec server answers (the Web UI).
-    codec_cors_origin: str = "http://127.0.0.1:8233"  # FILINGS_CODEC_CORS_ORIGIN
+    #: Browser origins the codec server answers (the Web UI), comma-separated; by default
+    #: FILINGS_WEB_UI's origin under both local names (the dev server prints `localhost`).
+    codec_cors_origin: str = Field(default="", validate_default=True)  # FILINGS_CODEC_CORS_ORIGIN
+
+    @field_validator("codec_cors_origin")
+    @classmethod
+    def _cors_origins(cls, given: str, info: ValidationInfo) -> str:
+        """One normalised, comma-separated list: browsers send `scheme://host[:port]`, lower-case,
+        without a default port, and an origin that differs in any of these is refused."""
+        def origin(text: str) -> str:
+            parts = urlsplit(text.strip())
+            try:
+                port = parts.port
+            except ValueError:
+                port = -1
+            if (parts.scheme.lower() not in ("http", "https") or not parts.hostname or port == -1
+                    or parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc):
+                raise ValueError(f"FILINGS_CODEC_CORS_ORIGIN: {text.strip()!r} is not a browser origin: give "
+                                 "scheme://host[:port], comma-separated, such as http://127.0.0.1:8233,http://localhost:8233")
+            scheme, host = parts.scheme.lower(), f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+            default = 443 if scheme == "https" else 80
+            return f"{scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+        if given.strip():
+            return ",".join(dict.fromkeys(origin(part) for part in given.split(",")))
+        web_ui = urlsplit(info.data.get("web_ui", "http://127.0.0.1:8233"))  # invalid: named as FILINGS_WEB_UI
+        ui = origin(f"{web_ui.scheme}://{web_ui.netloc}")
+        host = urlsplit(ui).hostname
+        twin = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}.get(host or "")
+        return ",".join([ui, ui.replace(f"//{host}", f"//{twin}", 1)] if twin else [ui])
 
     @property
     def keys_path(self) -> Path:
@@ -158,6 +281,10 @@ class Settings(BaseSettings):
     #: replayed from history when they next wake. Bounds the worker's RSS, not its capacity.
     max_cached_workflows: int = Field(default=500, ge=0, le=100_000)  # FILINGS_MAX_CACHED_WORKFLOWS
     adapters: AdapterChoice = Field(default_factory=AdapterChoice)  # FILINGS_ADAPTERS__<PORT>
+    #: A worker unhealthy for this many consecutive checks stops itself (its supervisor
+    #: restarts it: compose does not restart a container for being unhealthy); 0 turns it off.
+    watchdog_failures: int = Field(default=4, ge=0, le=1000)  # FILINGS_WATCHDOG_FAILURES
+    watchdog_interval: timedelta = Field(default=timedelta(seconds=15), gt=timedelta(0), le=timedelta(hours=1))  # FILINGS_WATCHDOG_INTERVAL
 
     # --- the registry (§11), the material store (R10), the filing service (§12) --------
     #: SQLAlchemy URL of the registry: default `sqlite:///<data dir>/registry.db`;
@@ -169,9 +296,8 @@ class Settings(BaseSettings):
     api_url: str = Field(default="http://127.0.0.1:8400", validation_alias=AliasChoices("FILINGS_API_URL"))
 
     # --- the fleet (issue: production shape) -------------------------------------
-    #: Task queue of the SMS gateway's activities, rate-limited across every worker.
-    sms_task_queue: str = "icp-filings-sms"  # FILINGS_SMS_TASK_QUEUE
-    #: SMS sends per second over the whole fleet (the task queue's activities-per-second).
+    #: SMS sends per second over the whole fleet: the activities-per-second of the SMS
+    #: gateway's task queue (`<FILINGS_TASK_QUEUE>-sms`), which holds across every worker.
     sms_rate_per_second: float = Field(default=20.0, gt=0, le=10_000)  # FILINGS_SMS_RATE_PER_SECOND
     #: Worker Versioning: the deployment's name and this build's id. Versioning is on when
     #: a build id is set (compose sets it from the image); off for `make run` and tests.
@@ -202,7 +328,7 @@ class Settings(BaseSettings):
             raise ValueError(f"FILINGS_WEB_UI must be an http(s) URL such as http://127.0.0.1:8233, not {url!r}")
         return url.rstrip("/")
 
-    @field_validator("shutdown_grace", mode="before")
+    @field_validator("shutdown_grace", "watchdog_interval", mode="before")
     @classmethod
     def _seconds_are_a_duration(cls, value: Any) -> Any:
         """Durations are ISO 8601 (PT30S) or, from the environment, plain seconds ("30")."""

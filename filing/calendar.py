@@ -94,6 +94,9 @@ class Deadline(BaseModel):
     due_at: AwareDatetime  # end of the Nth working day: next day 00:00 China time, in UTC
     provisional: bool  # part of the window was counted on weekends only
     calendar_version: str
+    #: An override file the calendar refused (an operator's error): the deadline was
+    #: computed without it. The workflow escalates it and keeps a deadline it already had.
+    calendar_problem: str | None = None
 
     @field_validator("start", "due_at")
     @classmethod
@@ -130,15 +133,26 @@ class _Data:
 class BusinessCalendar:
     """Working days in China and business-day deadlines (SPEC §5)."""
 
-    def __init__(self, override_dir: Path | None = None, *, official_until: int | None = None) -> None:
+    def __init__(
+        self, override_dir: Path | None = None, *, official_until: int | None = None, strict: bool = True
+    ) -> None:
         """`override_dir` holds `<year>.json` files (a missing dir means none yet);
         `official_until` pretends the packaged data stops at that year (for tests and
-        drills of the "new year not published yet" path)."""
+        drills of the "new year not published yet" path). `strict` raises on an invalid
+        file (tools); a worker is not strict: it starts without the file and says why
+        (`problem`), since one operator typo must not stop every filing."""
         self._dir = Path(override_dir) if override_dir is not None else None
         last = _OFFICIAL_LAST if official_until is None else min(official_until, _OFFICIAL_LAST)
         self._official = range(_OFFICIAL_FIRST, last + 1)  # empty if last < first
         self._official_name = _OFFICIAL_NAME + ("" if last == _OFFICIAL_LAST else f"@until-{last}")
-        self._data = self._load()
+        self._files_digest = self._digest_files()
+        self.problem: str | None = None
+        try:
+            self._data = self._load()
+        except CalendarDataError as err:
+            if strict:
+                raise
+            self._data, self.problem = self._load(skip_invalid=True), str(err)
 
     # -- queries ---------------------------------------------------------------------
 
@@ -173,6 +187,38 @@ class BusinessCalendar:
         days = (first + timedelta(days=i) for i in range((date(year + 1, 1, 1) - first).days))
         return [CalendarDay(d, self.is_workday(d), source) for d in days]
 
+    def deadline(self, start: datetime, n: int) -> Deadline:
+        """`add_business_days` on the override files on disk now (any worker, any filing):
+        a changed file is loaded first; a file that does not validate is refused, the data
+        in force stays, and the deadline says so (`calendar_problem`)."""
+        self.refresh()
+        deadline = self.add_business_days(start, n)
+        return deadline.model_copy(update={"calendar_problem": self.problem}) if self.problem else deadline
+
+    def refresh(self) -> None:
+        """Reload when the override files changed since the last look (a digest of their
+        names and contents); on an invalid file keep the data in force and note why."""
+        digest = self._digest_files()
+        if digest == self._files_digest:
+            return
+        self._files_digest = digest
+        try:
+            self.reload()
+            self.problem = None
+        except CalendarDataError as err:
+            self.problem = str(err)
+
+    def _digest_files(self) -> str:
+        if self._dir is None or not self._dir.is_dir():
+            return "none"
+        h = hashlib.sha256()
+        for path in sorted(self._dir.glob("*.json")):
+            try:
+                h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+            except OSError as err:
+                h.update(f"{path.name}: {err}".encode())
+        return h.hexdigest()
+
     def add_business_days(self, start: datetime, n: int) -> Deadline:
         """The end of the `n`th working day after `start`'s China calendar day.
 
@@ -198,8 +244,8 @@ class BusinessCalendar:
             self._data = new
         return changed
 
-    def _load(self) -> _Data:
-        overrides = self._read_overrides()
+    def _load(self, skip_invalid: bool = False) -> _Data:
+        overrides = self._read_overrides(skip_invalid)
         off: set[date] = set()
         on: set[date] = set()
         for day in chinese_calendar.constants.holidays:
@@ -225,14 +271,21 @@ class BusinessCalendar:
             version=f"{self._official_name}+overrides:{digest}",
         )
 
-    def _read_overrides(self) -> dict[int, CalendarOverride]:
+    def _read_overrides(self, skip_invalid: bool = False) -> dict[int, CalendarOverride]:
         if self._dir is None or not self._dir.exists():
             return {}
         if not self._dir.is_dir():
+            if skip_invalid:
+                return {}
             raise CalendarDataError(f"{self._dir}: calendar override path is not a directory")
         result: dict[int, CalendarOverride] = {}
         for path in sorted(self._dir.glob("*.json")):
-            override = load_override(path)
+            try:
+                override = load_override(path)
+            except CalendarDataError:
+                if skip_invalid:
+                    continue
+                raise
             result[override.year] = override
         return result
 

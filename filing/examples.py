@@ -1,23 +1,31 @@
 """A valid application to start from (`starter.py --example`) and to build tests on.
 
 All data is fictional but passes every rule: real check digits, documents valid for
-years, a face verification an hour old, distinct mobiles, no pre-approval category.
-Tests break one field at a time from here, so each test shows only what it is about.
+years, a face verification an hour old, distinct mobiles, no pre-approval category, and
+every R10 material named by the hash of a small generated file (`example_materials`, to
+store before starting). Tests break one field at a time from here, so each test shows
+only what it is about.
 """
 
 from __future__ import annotations
 
+import functools
+import struct
+import zlib
 from datetime import datetime, timedelta
 
 from filing.dates import add_months, as_utc, china_date
 from filing.ids import resident_id_check_digit, uscc_check_char
+from filing.materials import material_sha256
 from filing.models import (
     Address,
     Application,
+    ExtraMaterial,
     FaceVerification,
     FilingKind,
     IdentityDocument,
     IdentityDocumentType,
+    LegalRepresentative,
     MiniProgram,
     MiniProgramPrincipal,
     Person,
@@ -26,7 +34,77 @@ from filing.models import (
     UnitCertificate,
     UnitCertificateType,
 )
+from filing.province_materials import load_province_materials
 from filing.provinces import find_province
+
+# --- example materials: tiny but real files, made without an image library ---------------
+
+
+def example_png(rgb: tuple[int, int, int], width: int = 86, height: int = 54) -> bytes:
+    """A valid PNG the size of an ID card in millimetres: a light card with a darker header band."""
+    band = bytes(max(0, c - 96) for c in rgb)
+    rows = (b"\x00" + (band if y < height // 4 else bytes(rgb)) * width for y in range(height))
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"".join(rows), 9)) + chunk(b"IEND", b""))
+
+
+def example_pdf(title: str) -> bytes:
+    """A valid one-page PDF showing `title` (ASCII: the standard fonts have no Chinese glyphs)."""
+    text = title.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)").encode("ascii")
+    content = b"BT /F1 14 Tf 40 760 Td (" + text + b") Tj ET"
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> "
+        b"/Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length " + str(len(content)).encode() + b" >>\nstream\n" + content + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+@functools.cache
+def _materials() -> dict[str, bytes]:
+    """Example materials by role (the ID scans by the person they show)."""
+    made = {
+        "unit_certificate": example_png((250, 220, 200)),
+        "张三": example_png((200, 225, 250)),
+        "李四": example_png((205, 245, 205)),
+        "王五": example_png((250, 245, 190)),
+        "pre_approval": example_pdf("Pre-approval document (example)"),
+    }
+    for items in load_province_materials().provinces.values():
+        for item in items:
+            made.setdefault(f"extra:{item.name}", example_pdf(f"{item.name_en} (example)"))
+    return made
+
+
+def _ref(role: str) -> str:
+    return material_sha256(_materials()[role])
+
+
+def example_materials() -> dict[str, bytes]:
+    """Every material an example application may name, sha256 -> content, to put in a store."""
+    return {material_sha256(content): content for content in _materials().values()}
+
+
+def example_preapproval_document() -> str:
+    """The SHA-256 of an example pre-approval document (a PDF among `example_materials`)."""
+    return _ref("pre_approval")
 
 
 def example_resident_id(province_code: str, born: str, sequence: str) -> str:
@@ -56,8 +134,12 @@ def example_application(
     kind: FilingKind = FilingKind.NEW,
     own_mini_program_principal: bool = False,
     province: str = "河北省",
+    legal_representative: bool = False,
 ) -> Application:
-    """A valid application of `kind` submitted at `now` (naive = UTC) by a company in `province`."""
+    """A valid application of `kind` submitted at `now` (naive = UTC) by a company in `province`.
+
+    `legal_representative`: the subject principal is not the company's legal representative
+    (法人), who is then named (R10)."""
     found = find_province(province)
     if found is None:
         raise ValueError(f"unknown province {province!r}")
@@ -68,6 +150,7 @@ def example_application(
             type=IdentityDocumentType.RESIDENT_ID,
             number=example_resident_id(found.code, "19900307", "123"),
             valid_until=id_valid_until,
+            scan=_ref("张三"),
         ),
         mobile="13800138000",
         emergency_mobile="13900139000",
@@ -79,20 +162,39 @@ def example_application(
             type=IdentityDocumentType.RESIDENT_ID,
             number=example_resident_id(found.code, "19851120", "456"),
             valid_until=id_valid_until,
+            scan=_ref("李四"),
         ),
         mobile="13700137000",
         emergency_mobile="13600136000",
         email="lisi@example.com",
     )
+    wang = LegalRepresentative(
+        name="王五",
+        identity_document=IdentityDocument(
+            type=IdentityDocumentType.RESIDENT_ID,
+            number=example_resident_id(found.code, "19700815", "789"),
+            valid_until="LONG_TERM",
+            scan=_ref("王五"),
+        ),
+    )
+    extras = [
+        ExtraMaterial(name=item.name, sha256=_ref(f"extra:{item.name}"))
+        for item in load_province_materials().required(province, SubjectType.ENTERPRISE)
+    ]
     return Application(
         kind=kind,
         subject=Subject(
             type=SubjectType.ENTERPRISE,
             name=f"{found.short_name}示例网络科技有限公司",
             unit_certificate=UnitCertificate(
-                type=UnitCertificateType.BUSINESS_LICENSE, number=example_uscc(found.code), valid_until="LONG_TERM"
+                type=UnitCertificateType.BUSINESS_LICENSE,
+                number=example_uscc(found.code),
+                valid_until="LONG_TERM",
+                scan=_ref("unit_certificate"),
             ),
             address=Address(province=province, city=found.capital, detail="示例路1号示例大厦101室"),
+            principal_is_legal_representative=not legal_representative,
+            legal_representative=wang if legal_representative else None,
         ),
         subject_principal=zhang,
         mini_program=MiniProgram(appid=appid, name="示例小程序", service_categories=["生活服务"]),
@@ -105,4 +207,5 @@ def example_application(
         ),
         filing_number=example_filing_number(province) if kind.references_filing else None,
         cancellation_reason="业务调整，不再运营该小程序" if kind.is_cancellation else None,
+        extra_materials=extras,
     )

@@ -42,6 +42,11 @@ class FilingNumber:
     def is_subject_number(self) -> bool:
         return self.sequence is None
 
+    @property
+    def subject_number(self) -> str:
+        """The subject's own number (主体备案号): the text up to and including `号`."""
+        return self.text[: self.text.index("号") + 1]
+
     def __str__(self) -> str:
         return self.text
 

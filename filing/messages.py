@@ -13,7 +13,6 @@ from typing import Literal
 from pydantic import Field
 
 from filing.models import Application, CancellationRequest, FilingKind, Model
-from filing.policy import FilingPolicy
 
 
 class Stage(StrEnum):
@@ -218,12 +217,3 @@ class ApplicationView(Model):
     cancellation: CancellationRequest | None = None
     #: SHA-256 of every material the application names.
     materials: list[str] = Field(default_factory=list)
-
-
-class FilingInput(Model):
-    """The workflow's start payload: the application, the caller's submission id (R9),
-    and the policy in force when it was submitted."""
-
-    application: Application
-    submission_id: str = Field(min_length=1, max_length=128)
-    policy: FilingPolicy = Field(default_factory=FilingPolicy)

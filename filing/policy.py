@@ -25,6 +25,11 @@ class FilingPolicy(Model):
     #: How long an outside service (queue, hand-over, SMS gateway) may stay down before the
     #: filing is escalated to operators and returned, rather than waiting without a trace.
     outside_service_timeout: timedelta = Field(default=timedelta(hours=1), gt=timedelta(0))
+    #: L10: a run continues as new once its history has this many events (or the server
+    #: suggests it sooner), so a filing that receives thousands of messages stays bounded.
+    history_events_before_continue: int = Field(default=5000, ge=200, le=40_000)
+    #: ... or this many bytes (a few large messages weigh more than many small ones).
+    history_bytes_before_continue: int = Field(default=4_000_000, ge=100_000, le=40_000_000)
 
     def provincial_sla_for(self, prefix: str) -> int:
         return self.provincial_sla_overrides.get(prefix, self.provincial_sla_business_days)

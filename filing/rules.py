@@ -1,15 +1,16 @@
-"""The application rules R1–R8 (SPEC §3), run together so every violation is reported at once.
+"""The application rules R1–R8 and R10 (SPEC §3), run together so every violation is reported at once.
 
 Each rule is a generator of `Violation`s over one `_Context`; none stops at the first
-problem. Rules are pure: the clock and the R6 category list come in as arguments, so the
-workflow's `resubmit` validator can run them deterministically, and the worker re-runs the
-clock-dependent ones (`CLOCK_RULES`) at submission (L1).
+problem. Rules are pure: the clock, the R6 category list, the provinces' material lists
+and the material store's answer come in as arguments, so the workflow's `resubmit`
+validator can run them deterministically, and the worker re-runs the clock-dependent
+ones (`CLOCK_RULES`) at submission (L1).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -23,17 +24,21 @@ from filing.messages import Violation
 from filing.models import (
     Application,
     FilingKind,
+    IdentityDocument,
     IdentityDocumentType,
     Person,
     SubjectType,
     UnitCertificateType,
     Validity,
 )
-from filing.preapproval import load_preapproval_categories
+from filing.materials import legal_representative_applies, r10_violations
+from filing.ports import StoredMaterial
+from filing.preapproval import CategoryIndex, category_index, load_preapproval_index
+from filing.province_materials import ProvinceMaterials, load_province_materials
 from filing.provinces import find_province
 from filing.schema_errors import violations_from_validation_error
 
-ALL_RULES = frozenset({"R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8"})
+ALL_RULES = frozenset({"R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8", "R10"})
 #: Rules whose outcome depends on the clock or outside services: re-checked at submission (L1).
 CLOCK_RULES = frozenset({"R2", "R7"})
 
@@ -92,10 +97,12 @@ class _Context:
     app: Application
     now: datetime  # UTC
     today: date  # submission day in China
-    categories: frozenset[str]
+    categories: CategoryIndex  # R6: every name and alias -> canonical name
     validity_months: int
     face_max_age: timedelta
     clock_skew: timedelta
+    province_lists: ProvinceMaterials  # R10
+    materials: Mapping[str, StoredMaterial | None] | None  # R10: the store's answer, if asked
 
     def people(self) -> list[tuple[str, Person]]:
         """The people the filing names, with their field paths; an ignored person is not one."""
@@ -104,6 +111,14 @@ class _Context:
         if not own.reuse_subject_principal and own.person is not None:
             people.append(("mini_program_principal.person", own.person))
         return people
+
+    def identity_documents(self) -> list[tuple[str, IdentityDocument]]:
+        """R2/R3 judge the people's documents and, when it counts, the legal representative's."""
+        docs = [(f"{path}.identity_document", person.identity_document) for path, person in self.people()]
+        representative = self.app.subject.legal_representative
+        if representative is not None and legal_representative_applies(self.app):
+            docs.append(("subject.legal_representative.identity_document", representative.identity_document))
+        return docs
 
 
 def _v(field: str, key: str, zh: str, en: str) -> Violation:
@@ -152,9 +167,7 @@ def _r1_subject_type(c: _Context) -> Iterator[Violation]:
 
 def _r2_validity(c: _Context) -> Iterator[Violation]:
     limit = add_months(c.today, c.validity_months)
-    docs: list[tuple[str, Validity]] = [
-        (f"{p}.identity_document", person.identity_document.valid_until) for p, person in c.people()
-    ]
+    docs: list[tuple[str, Validity]] = [(path, doc.valid_until) for path, doc in c.identity_documents()]
     if c.app.subject.unit_certificate is not None:
         docs.insert(0, ("subject.unit_certificate", c.app.subject.unit_certificate.valid_until))
     for path, until in docs:
@@ -190,11 +203,10 @@ def _r3_numbers(c: _Context) -> Iterator[Violation]:
                 "a unified social credit code has 18 characters (no I, O, Z, S, V), a 6-digit region "
                 "code at positions 3-8 and the GB 32100 check character last",
             )
-    for path, person in c.people():
-        doc = person.identity_document
+    for path, doc in c.identity_documents():
         if not is_valid_identity_number(doc.type, doc.number, today=c.today):
             key, zh, en = _ID_FORMATS[doc.type]
-            yield _v(f"{path}.identity_document.number", key, zh, en)
+            yield _v(f"{path}.number", key, zh, en)
 
 
 def _r4_phones(c: _Context) -> Iterator[Violation]:
@@ -248,27 +260,42 @@ def _r5_address(c: _Context) -> Iterator[Violation]:
         )
 
 
+def _as_named(given: str, canonical: str | None) -> tuple[str, str]:
+    """How a category is quoted in a message: as written, and which listed category that is."""
+    if canonical is None or canonical == given:
+        return f"“{given}”", f"'{given}'"
+    return f"“{given}”（即“{canonical}”）", f"'{given}' (that is, '{canonical}')"
+
+
 def _r6_pre_approval(c: _Context) -> Iterator[Violation]:
+    """Categories are compared by their canonical name, so 网约车 and 网络预约车 are one category."""
     mp = c.app.mini_program
-    declared = set(mp.service_categories)
-    recorded = {p.category for p in mp.pre_approvals}
+
+    def canonical(name: str) -> str:
+        return c.categories.get(name, name)
+
+    declared = {canonical(name) for name in mp.service_categories}
+    recorded = {canonical(p.category) for p in mp.pre_approvals}
     for i, category in enumerate(mp.service_categories):
-        if category in c.categories and category not in recorded:
+        listed = c.categories.get(category)
+        if listed is not None and listed not in recorded:
+            zh, en = _as_named(category, listed)
             yield _v(
                 f"mini_program.service_categories[{i}]",
                 "R6.pre_approval_missing",
-                f"服务类目“{category}”须经主管部门前置审批，请添加该类目的前置审批记录（审批号和文件名）",
-                f"the service category '{category}' needs a pre-approval: add a pre_approvals entry "
-                "for it with the approval number and document name",
+                f"服务类目{zh}须经主管部门前置审批，请添加该类目的前置审批记录（审批号、文件名和前置审批文件）",
+                f"the service category {en} needs a pre-approval: add a pre_approvals entry "
+                "for it with the approval number, the document name and the document",
             )
     for j, record in enumerate(mp.pre_approvals):
         path = f"mini_program.pre_approvals[{j}]"
-        if record.category not in declared:
+        if canonical(record.category) not in declared:
+            zh, en = _as_named(record.category, c.categories.get(record.category))
             yield _v(
                 f"{path}.category",
                 "R6.pre_approval_for_undeclared_category",
-                f"前置审批记录的类目“{record.category}”不在服务类目中，请核对类目名称",
-                f"the pre-approval category '{record.category}' is not among the service categories: check its name",
+                f"前置审批记录的类目{zh}不在服务类目中，请核对类目名称",
+                f"the pre-approval category {en} is not among the service categories: check its name",
             )
         if not record.approval_number:
             yield _v(
@@ -410,6 +437,11 @@ def _r8_references(c: _Context) -> Iterator[Violation]:
         )
 
 
+def _r10_materials(c: _Context) -> Iterator[Violation]:
+    """R10 lives in `filing.materials`, shared with the store-side checks."""
+    yield from r10_violations(c.app, c.province_lists, c.materials)
+
+
 _RULES: dict[str, Callable[[_Context], Iterator[Violation]]] = {
     "R1": _r1_subject_type,
     "R2": _r2_validity,
@@ -419,6 +451,7 @@ _RULES: dict[str, Callable[[_Context], Iterator[Violation]]] = {
     "R6": _r6_pre_approval,
     "R7": _r7_mini_program_principal,
     "R8": _r8_references,
+    "R10": _r10_materials,
 }
 
 
@@ -426,28 +459,55 @@ def check_application(
     app: Application,
     now: datetime,
     *,
-    categories: frozenset[str] | None = None,
+    categories: CategoryIndex | Iterable[str] | None = None,
     rules: frozenset[str] = ALL_RULES,
     validity_months: int = 1,
     face_max_age: timedelta = timedelta(days=3),
     clock_skew: timedelta = timedelta(minutes=5),
+    province_lists: ProvinceMaterials | None = None,
+    materials: Mapping[str, StoredMaterial | None] | None = None,
 ) -> list[Violation]:
     """Every violation of the selected rules at submission instant `now` (naive = UTC).
 
-    `categories` is the R6 list; when omitted the packaged list is read (not in workflows)."""
+    `categories` is the R6 list: an index of every name and alias to its canonical name
+    (`load_preapproval_index`), or plain canonical names (then aliases are not known).
+    `province_lists` are the R10 supplementary-material lists. Either, when omitted, is
+    read from the packaged file (not in workflows: pass them). `materials` is the material
+    store's answer for each named SHA-256: when None, R10 checks only that the required
+    materials are named; when given, also that each is in the store, of an accepted type
+    and within the size limit."""
     unknown = rules - ALL_RULES
     if unknown:
         raise ValueError(f"unknown rules {sorted(unknown)}; known: {sorted(ALL_RULES)}")
     if categories is None and "R6" in rules:
-        categories = load_preapproval_categories()
+        categories = load_preapproval_index()
+    if province_lists is None and "R10" in rules:
+        province_lists = load_province_materials()
     context = _Context(
-        app, as_utc(now), china_date(now), categories or frozenset(), validity_months, face_max_age, clock_skew
+        app,
+        as_utc(now),
+        china_date(now),
+        category_index(categories or ()),
+        validity_months,
+        face_max_age,
+        clock_skew,
+        province_lists or ProvinceMaterials(),
+        materials,
     )
-    return [v for name in sorted(rules) for v in _RULES[name](context)]
+    return [v for name in sorted(rules, key=_rule_order) for v in _RULES[name](context)]
+
+
+def _rule_order(name: str) -> int:
+    """R2 before R10: rules are reported in their SPEC order."""
+    return int(name.removeprefix("R"))
 
 
 def parse_application(
-    data: dict[str, Any] | str | bytes, now: datetime, *, categories: frozenset[str] | None = None
+    data: dict[str, Any] | str | bytes,
+    now: datetime,
+    *,
+    categories: CategoryIndex | Iterable[str] | None = None,
+    province_lists: ProvinceMaterials | None = None,
 ) -> tuple[Application | None, list[Violation]]:
     """Schema errors as violations (`schema.<type>`), else the application with its rule violations.
 
@@ -470,4 +530,4 @@ def parse_application(
             app = Application.model_validate(data)
     except ValidationError as exc:
         return None, violations_from_validation_error(exc)
-    return app, check_application(app, now, categories=categories)
+    return app, check_application(app, now, categories=categories, province_lists=province_lists)

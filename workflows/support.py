@@ -1,65 +1,70 @@
 """What `FilingWorkflow` needs besides its decisions: options of its calls, the refusal
-raised by validators, verifier state, and turning failures into short reasons.
+raised by validators, decoding messages, and turning failures into short reasons.
 
 Kept apart so the workflow module reads as the lifecycle (SPEC §4) and little else.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ApplicationError
 
+from engine.codec import SEALED
 from filing.messages import Reason
 
 M = TypeVar("M", bound=BaseModel)
 
-#: Outside effects (hand-over tickets, SMS, notifications) are short, idempotent calls
-#: (every one carries an idempotency key), so they run as local activities: one marker
-#: in the history instead of a schedule/start/complete triple and a workflow task each.
-#: Transient failures retry with backoff; the filing escalates only after
-#: `policy.outside_service_timeout`.
+#: The shape change that made outside effects regular activities, resends and decisions
+#: answered without waiting on a gateway, SMS codes derived from their send, capped
+#: timelines and continue-as-new. Filings started before it replay (and keep running) on
+#: the earlier shape: local activities, resends sent inside the update (README,
+#: "Changing the workflow").
+EFFECTS_AS_ACTIVITIES = "effects-as-activities"
+#: Filings of the earlier shape approved after this change still write the registry (L8).
+REGISTRY_L8 = "registry-l8"
+#: Filings of the earlier shape resubmitted after this change continue as new (L10).
+CONTINUE_AS_NEW = "continue-as-new-on-resubmission"
+
+#: Outside effects (hand-overs, SMS, notices, the L1 check): each attempt is short and
+#: carries an idempotency key; transient failures retry with backoff; the filing
+#: escalates only after `policy.outside_service_timeout`.
 EFFECT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 EFFECT_ATTEMPT_TIMEOUT = timedelta(seconds=10)  # a hung call fails fast and retries
-#: Past this, a failing effect backs off on a durable timer instead of retrying inside
-#: the workflow task, so queries (reviewer tools) keep answering during an outage.
+#: Filings of the earlier shape: past this, a failing local activity backs off on a
+#: durable timer instead of retrying inside the workflow task.
 EFFECT_LOCAL_RETRY_THRESHOLD = timedelta(seconds=5)
-#: Local activities (deadline computation, rule re-check, code check): short and idempotent.
+#: The registry is the system of record and answers a reviewer's approval: a decision it
+#: cannot take within this is answered as not applied (the reviewer sends it again).
+REGISTRY_TIMEOUT = timedelta(seconds=30)
+#: Local activities (deadline computation, code check): short, idempotent, worker-local.
 LOCAL_TIMEOUT = timedelta(seconds=10)
 LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=10)
+#: A deadline that cannot be computed (a worker bug, not bad data: bad data is refused
+#: and reported) is retried on durable timers, backing off to this.
+DEADLINE_RETRY_MAX = timedelta(hours=1)
 
 
 class Refused(ApplicationError):
-    """An applicant's update that does not fit the filing; raised by validators so it leaves
-    no trace in the history."""
+    """An update that does not fit the filing; raised by validators so it leaves no trace
+    in the history. `answer` is the §7 answer a client may show instead (e.g. `no_valid_code`)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, type="Refused", non_retryable=True)
-
-
-@dataclass
-class Verifier:
-    """One SMS verifier (L3). The digest is a keyed HMAC: the code itself never gets here."""
-
-    mobile: str
-    id_last6: str
-    attempts_left: int = 0
-    resends_left: int = 0
-    resend: int = 0
-    digest: str | None = None
-    verified: bool = False
+    def __init__(self, message: str, answer: BaseModel | None = None) -> None:
+        details: list[Any] = [answer.model_dump(mode="json")] if answer is not None else []
+        super().__init__(message, *details, type="Refused", non_retryable=True)
 
 
 _REASON_TEXT = {
-    "sms_timeout": ("no SMS verification within the window: automatically rejected (自动驳回)", "请重新提交备案申请并在24小时内完成短信核验"),
+    "sms_timeout": ("no SMS verification within the window: automatically rejected (自动驳回)", "请重新提交备案申请并在短信有效期内完成核验"),
     "sms_attempts_exhausted": ("a verifier used up the attempts on the code and has no resend left", "请重新提交备案申请"),
+    "sms_ignored": ("the verification SMS was not answered within the window: the cancellation stops (忽略短信即终止注销)", "如需注销，请重新提交注销申请"),
     "sms_undeliverable": ("the verification SMS could not be delivered", "请核对手机号码后重新提交"),
     "handover_failed": ("the review desk could not take the filing; operators were alerted", "请稍后重新提交"),
+    "check_unavailable": ("the submission could not be checked (a service it needs stayed down); operators were alerted", "请稍后重新提交"),
 }
 
 
@@ -68,9 +73,19 @@ def return_reason(field: str, code: str) -> Reason:
     return Reason(field=field, error=code, suggestion=f"{text}; {suggestion}")
 
 
-def parse_update(model: type[M], payload: RawValue) -> M:
-    """Decode an applicant's update ourselves, so that a malformed or oversized one is refused
-    by the validator with every field named (the SDK would only say it failed decoding)."""
+def parse_update(model: type[M], payload: RawValue, *, personal: bool = False) -> M:
+    """Decode an update ourselves, so that a malformed or oversized one is refused by the
+    validator with every field named (the SDK would only say it failed decoding).
+
+    `personal`: the message carries personal data (a mobile, a code, an application), so
+    it must have arrived encrypted: a client that forgot the codec is refused before
+    anything is stored, instead of leaving the data in the history in clear."""
+    if personal and SEALED not in payload.payload.metadata:
+        raise Refused(
+            f"{model.__name__} carries personal data and arrived unencrypted; nothing was stored. Send it "
+            "through the filing service, or pass the codec flags to the temporal CLI "
+            "(--codec-endpoint http://127.0.0.1:8081 --codec-auth 'Bearer <token>')"
+        )
     try:
         return workflow.payload_converter().from_payload(payload.payload, model)
     except Exception as err:  # any payload at all: refused with its reason, never a failed task
@@ -81,6 +96,16 @@ def cause(err: BaseException) -> str:
     while err.__cause__ is not None:
         err = err.__cause__
     return str(err)[:300]
+
+
+def cause_type(err: BaseException) -> str | None:
+    """The `type` of the innermost application error (e.g. `UnknownSmsKey`)."""
+    found = None
+    while err is not None:
+        if isinstance(err, ApplicationError):
+            found = err.type
+        err = err.__cause__  # type: ignore[assignment]
+    return found
 
 
 def schema_errors(err: Exception) -> str:

@@ -31,7 +31,7 @@ from temporalio.worker import Replayer, Worker
 from engine.binaries import test_server
 from engine.search_attributes import register_search_attributes
 from engine.settings import Settings
-from engine.wiring import WORKFLOWS, local_activities
+from engine.wiring import WORKFLOWS, engine_activities
 from filing.calendar import BusinessCalendar
 from filing.messages import Stage
 from filing.models import FilingKind
@@ -222,7 +222,7 @@ async def _record_provisional_deadline(env: WorkflowEnvironment, settings: Setti
     now = await env.get_current_time()
     calendar = BusinessCalendar(settings.calendar_path, official_until=min(now.year - 1, 2026))
     async with Worker(env.client, task_queue=settings.task_queue, workflows=WORKFLOWS,
-                      activities=local_activities(settings, calendar)):
+                      activities=engine_activities(settings, calendar)):
         filing = await _start(env, SimpleNamespace(task_queue=settings.task_queue, data_dir=settings.data_dir),
                               "provisional_deadline")
         await filing.wait_for(lambda s: s.deadline is not None and s.deadline.provisional)
@@ -252,7 +252,7 @@ async def record(name: str, workdir: Path) -> Path:
             filing = await SPECIAL[name](env, settings)
         else:
             async with Worker(env.client, task_queue=settings.task_queue, workflows=WORKFLOWS,
-                              activities=local_activities(settings)):
+                              activities=engine_activities(settings)):
                 filing = await PATHS[name](env, SimpleNamespace(task_queue=settings.task_queue, data_dir=settings.data_dir))
                 await filing.handle.result()
         history = await filing.handle.fetch_history()

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from engine.binaries import temporal_cli
 from engine.settings import Settings
-from engine.wiring import WORKFLOWS, local_activities
+from engine.wiring import engine_activities
+from tests.workers import Workers, prepare_data_dir
 from tests.conftest import TEST_CONVERTER, unique, write_test_keys
 from workflows import search_attributes as sa
 
@@ -66,8 +66,6 @@ async def dev_engine(dev_env: WorkflowEnvironment, tmp_path: Path) -> AsyncItera
         temporal_address=dev_env.client.service_client.config.target_host,
     )
     write_test_keys(settings.data_dir)
-    worker = Worker(
-        dev_env.client, task_queue=settings.task_queue, workflows=WORKFLOWS, activities=local_activities(settings)
-    )
-    async with worker:
+    await prepare_data_dir(settings)
+    async with Workers(dev_env.client, settings, engine_activities(settings)):
         yield DevEngine(dev_env.client, settings)

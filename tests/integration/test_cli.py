@@ -24,14 +24,14 @@ import structlog
 from aiohttp import web
 from temporalio.client import Client
 from temporalio.service import RPCError
-from temporalio.worker import Worker
 from typer.testing import CliRunner, Result
 
 from cli import reviewers
 from cli.app import app
 from engine.binaries import temporal_cli
 from engine.codec_server import build_app
-from engine.wiring import WORKFLOWS, local_activities
+from engine.wiring import engine_activities
+from tests.workers import Workers
 from filing.calendar import BusinessCalendar, Deadline
 from filing.examples import example_application
 from filing.messages import FilingStatus, Stage
@@ -80,8 +80,8 @@ def quiet_worker_logs() -> Iterator[None]:
 async def engine(dev_engine: DevEngine, quiet_worker_logs: None) -> AsyncIterator[Engine]:
     settings = dev_engine.settings.model_copy(update={"task_queue": unique("cli")})
     calendar = SwitchableCalendar(settings.calendar_path)
-    activities = local_activities(settings, calendar)
-    async with Worker(dev_engine.client, task_queue=settings.task_queue, workflows=WORKFLOWS, activities=activities):
+    activities = engine_activities(settings, calendar)
+    async with Workers(dev_engine.client, settings, activities):
         yield Engine(dev_engine.client, settings, calendar)
 
 

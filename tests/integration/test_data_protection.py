@@ -14,14 +14,14 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
 
 from engine.codec import EncryptionCodec, data_converter
 from engine.codec_server import build_app
 from engine.keys import Keyring, MissingKey
 from engine.launch import start_filing
 from engine.settings import Settings
-from engine.wiring import WORKFLOWS, local_activities
+from engine.wiring import engine_activities
+from tests.workers import Workers, prepare_data_dir
 from filing.examples import example_application
 from filing.messages import Stage
 from tests.payloads import raw_payloads
@@ -109,16 +109,17 @@ async def test_rotation_keeps_running_filings_working(dev_env, tmp_path):
     ring_b = Keyring(current="rot-b", keys={"rot-b": ring_ab.keys["rot-b"]})
     settings = Settings(data_dir=tmp_path / "data", task_queue=unique("tq"))
     write_test_keys(settings.data_dir)
+    await prepare_data_dir(settings)
     application = example_application(datetime.now(UTC), appid=appid_for(202))
 
     client_a = await Client.connect(target, data_converter=data_converter(ring_a))
-    async with Worker(client_a, task_queue=settings.task_queue, workflows=WORKFLOWS, activities=local_activities(settings)):
+    async with Workers(client_a, settings, engine_activities(settings)):
         handle = (await start_filing(client_a, application, task_queue=settings.task_queue)).handle
         await eventually(lambda: _in_stage(handle, Stage.PLATFORM_REVIEW))
 
     # Key B becomes current, A stays configured: the same filing goes on to approval.
     client_ab = await Client.connect(target, data_converter=data_converter(ring_ab))
-    async with Worker(client_ab, task_queue=settings.task_queue, workflows=WORKFLOWS, activities=local_activities(settings)):
+    async with Workers(client_ab, settings, engine_activities(settings)):
         handle = client_ab.get_workflow_handle_for(FilingWorkflow.run, handle.id)
         await handle.signal("platform_decision", {"decision": "approve", "reviewer": "r-01"})
         person = application.subject_principal

@@ -1,8 +1,10 @@
 """Smoke test of the embedded default, started as `make run` starts it (`python -m
 engine.run_local`), on free ports and a temporary data dir: healthy, a filing driven to
-approval, the engine's counters moved on the metrics endpoint; stopped with SIGTERM
+approval, the engine's counters moved on the metrics endpoint, the data dir owner-only,
+the codec server answering the Web UI under both its names; stopped with SIGTERM
 (nothing left running), started again on the same data dir: the filings are still
-there and the one in flight continues."""
+there and the one in flight continues. And `make run` beside programs that hold its
+ports: it refuses before starting anything, one line per busy port."""
 
 from __future__ import annotations
 
@@ -11,14 +13,18 @@ import json
 import os
 import re
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
@@ -43,6 +49,10 @@ class LocalRun:
     web_ui: str
     metrics: str
     health_port: int
+    codec_port: int
+    api_port: int
+    #: What the user set on top (e.g. FILINGS_CODEC_CORS_ORIGIN).
+    extra_env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     runs: int = 0
 
@@ -53,8 +63,16 @@ class LocalRun:
             "PYTHONPATH": str(ROOT), "TEMPORAL_ADDRESS": self.address, "FILINGS_WEB_UI": self.web_ui,
             "FILINGS_METRICS_PORT": self.metrics.split(":")[-1].split("/")[0],
             "FILINGS_HEALTH_PORT": str(self.health_port), "FILINGS_DATA_DIR": str(self.data_dir),
+            "FILINGS_CODEC_PORT": str(self.codec_port), "FILINGS_API__PORT": str(self.api_port),
             "FILINGS_LOG_FORMAT": "json",
-        }
+        } | self.extra_env
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """Every port `make run` listens on, by the variable that sets it."""
+        return {"TEMPORAL_ADDRESS": int(self.address.rsplit(":", 1)[1]), "FILINGS_WEB_UI": int(self.web_ui.rsplit(":", 1)[1]),
+                "FILINGS_CODEC_PORT": self.codec_port, "FILINGS_METRICS_PORT": int(self.env["FILINGS_METRICS_PORT"]),
+                "FILINGS_HEALTH_PORT": self.health_port, "FILINGS_API__PORT": self.api_port}
 
     @property
     def log(self) -> Path:
@@ -87,9 +105,9 @@ class LocalRun:
 
 @pytest.fixture
 def local_run(tmp_path: Path) -> Iterator[LocalRun]:
-    server, ui, metrics, health = free_ports(4)
+    server, ui, metrics, health, codec, api = free_ports(6)
     run = LocalRun(tmp_path / "data", f"127.0.0.1:{server}", f"http://127.0.0.1:{ui}",
-                   f"http://127.0.0.1:{metrics}/metrics", health)
+                   f"http://127.0.0.1:{metrics}/metrics", health, codec, api)
     try:
         yield run
     finally:
@@ -127,6 +145,20 @@ def total(series: dict[str, float], name: str, **labels: str) -> float:
     return sum(v for k, v in series.items() if re.match(rf"{name}(\{{|$)", k) and all(w.search(k) for w in wanted))
 
 
+async def cors_allows(run: LocalRun, origin: str) -> bool:
+    """A browser's preflight to the codec server from `origin` (the Web UI's page)."""
+    headers = {"Origin": origin, "Access-Control-Request-Method": "POST",
+               "Access-Control-Request-Headers": "content-type,x-namespace"}
+    token = (run.data_dir / "codec-token").read_text().strip()
+    async with aiohttp.ClientSession() as session, session.options(
+            f"http://127.0.0.1:{run.codec_port}/{token}/decode", headers=headers) as answer:
+        return answer.headers.get("Access-Control-Allow-Origin") == origin
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
 def health_command(run: LocalRun) -> int:
     return subprocess.run([sys.executable, "-m", "engine.health"], cwd=ROOT, env=run.env, capture_output=True,
                           timeout=30).returncode
@@ -137,6 +169,12 @@ async def test_make_run_serves_metrics_and_health_and_keeps_filings_across_resta
     banner = local_run.log.read_text(encoding="utf-8")
     assert f"{local_run.web_ui}/namespaces/default/workflows" in banner and local_run.metrics in banner
     assert await asyncio.to_thread(health_command, local_run) == 0
+    assert mode(local_run.data_dir) == 0o700  # mobiles and live codes: owner-only from the start
+    ui_port = local_run.web_ui.rsplit(":", 1)[1]
+    # The Web UI as make run prints it, and as the dev server prints it: both decrypt.
+    assert await cors_allows(local_run, f"http://127.0.0.1:{ui_port}")
+    assert await cors_allows(local_run, f"http://localhost:{ui_port}")
+    assert not await cors_allows(local_run, "http://evil.example")
 
     client = await local_run.client()
     done = example_application(datetime.now(UTC), appid=appid_for(901))
@@ -174,8 +212,19 @@ async def test_make_run_serves_metrics_and_health_and_keeps_filings_across_resta
     assert await local_run.stop() == 0
     assert await asyncio.to_thread(health_command, local_run) == 1  # nothing answers now
 
+    # Overnight a backup restores the data dir group- and world-readable; and the operators
+    # now open the Web UI through a name of their own, which they configure.
+    local_run.data_dir.chmod(0o755)
+    local_run.extra_env["FILINGS_CODEC_CORS_ORIGIN"] = f"http://filings-ui.internal:{ui_port}"
+
     # Again, on the same data dir: both filings are there and the waiting one continues.
     await local_run.start()
+    assert mode(local_run.data_dir) == 0o700
+    tightened = [json.loads(line) for line in local_run.log.read_text(encoding="utf-8").splitlines()
+                 if "data_dir_tightened" in line]
+    assert tightened and tightened[0]["was"] == "0755"
+    assert await cors_allows(local_run, f"http://filings-ui.internal:{ui_port}")  # FILINGS_CODEC_CORS_ORIGIN honoured
+    assert not await cors_allows(local_run, f"http://localhost:{ui_port}")
     client = await local_run.client()
     described = await client.get_workflow_handle(done_id).describe()
     assert described.status is WorkflowExecutionStatus.COMPLETED
@@ -184,3 +233,24 @@ async def test_make_run_serves_metrics_and_health_and_keeps_filings_across_resta
     await client.get_workflow_handle(waiting_id).signal("platform_decision", {"decision": "approve", "reviewer": "r-01"})
     await in_stage(client, waiting_id, Stage.SMS_VERIFICATION)
     assert await local_run.stop() == 0
+
+
+async def test_make_run_beside_programs_holding_its_ports_refuses_before_starting_anything(local_run: LocalRun):
+    """Another `make run`, a second codec server, a Prometheus exporter...: every port is
+    taken for good. `make run` names each busy one by its variable and starts nothing."""
+    with ExitStack() as holding:
+        for port in local_run.ports.values():
+            held = holding.enter_context(socket.socket())
+            held.bind(("127.0.0.1", port))
+            held.listen()
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "engine.run_local"], cwd=ROOT, env=local_run.env,
+            capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == len(local_run.ports), done.stderr
+    for line, (variable, port) in zip(lines, local_run.ports.items(), strict=True):
+        assert variable in line and str(port) in line, line
+    assert not local_run.data_dir.exists()  # no data dir, no keys, no database
+    assert not processes_mentioning(str(local_run.data_dir))  # no dev server

@@ -22,12 +22,17 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from adapters.materials_local import FileMaterialStore
 from engine.batch import launch_file
+from engine.sealing import Sealer
+from filing.examples import example_materials
+from registry.migrate import upgrade
+from registry.sql_registry import SqlRegistry
+from tests.conftest import TEST_KEYS
 from engine.settings import Settings
 from filing.examples import example_application
 from filing.messages import (
     CalendarUpdated,
-    FilingInput,
     PlatformDecision,
     ProvinceDecision,
     Resubmission,
@@ -38,6 +43,7 @@ from filing.messages import (
 from filing.models import Application
 from filing.preapproval import load_preapproval_categories
 from filing.rules import parse_application
+from filing.state import FilingInput
 from workflows.support import schema_errors as _schema_errors
 
 NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
@@ -45,7 +51,15 @@ CATEGORIES = frozenset(load_preapproval_categories())
 EXAMPLE = example_application(NOW).model_dump(mode="json")
 EXAMPLE_TWO = example_application(NOW, own_mini_program_principal=True).model_dump(mode="json")
 FIELDS = tuple(Application.model_fields)
-KEY = re.compile(r"^(schema\.[a-z_]+|R[1-9]\.[a-z0-9_]+)$")
+# One material store holding the example's scans and one empty registry for every example.
+_SCRATCH = tempfile.TemporaryDirectory()
+STORE = FileMaterialStore(Path(_SCRATCH.name), TEST_KEYS.payload)
+for _content in example_materials().values():
+    asyncio.run(STORE.put(_content))
+upgrade(f"sqlite:///{_SCRATCH.name}/registry.db")
+REGISTRY = SqlRegistry(f"sqlite:///{_SCRATCH.name}/registry.db", Sealer(TEST_KEYS.payload))
+
+KEY = re.compile(r"^(schema\.[a-z_]+|R[1-9][0-9]?\.[a-z0-9_]+)$")
 PROFILE = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --- strategies ------------------------------------------------------------------
@@ -192,7 +206,8 @@ def test_nothing_is_started_for_a_rejected_file(content: bytes):
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "application.json"
         path.write_bytes(content)
-        result = asyncio.run(launch_file(client, Settings(data_dir=Path(scratch), task_queue="tq"), path))  # type: ignore[arg-type]
+        result = asyncio.run(launch_file(client, Settings(data_dir=Path(scratch), task_queue="tq"), path,  # type: ignore[arg-type]
+                                         store=STORE, registry=REGISTRY))
     if result.outcome in ("rejected", "unreadable"):
         assert client.started == [], "a rejected file started a filing"
         assert result.violations or result.error

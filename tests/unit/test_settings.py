@@ -19,6 +19,7 @@ from engine.keys import Keyring
 from engine.settings import Settings, env_vars, load_settings
 from engine.wiring import build_ports
 from filing.policy import FilingPolicy
+from tests.conftest import write_test_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 RING = json.dumps(Keyring.generate("k9").dump())
@@ -114,8 +115,49 @@ CASES: dict[str, tuple[str, dict[str, str], Callable[[Settings], Any], Any]] = {
     "FILINGS_MAX_CACHED_WORKFLOWS": ("200", {}, lambda s: s.max_cached_workflows, 200),
     **{
         f"FILINGS_ADAPTERS__{port.upper()}": (FACTORY, {}, lambda s, p=port: getattr(s.adapters, p), FACTORY)
-        for port in ("sms_gateway", "notifier", "review_desk", "face_verifier", "calendar")
+        for port in ("sms_gateway", "notifier", "review_desk", "face_verifier", "calendar", "registry", "material_store")
     },
+    "FILINGS_POLICY__HISTORY_EVENTS_BEFORE_CONTINUE": ("2000", {}, lambda s: s.policy.history_events_before_continue, 2000),
+    "FILINGS_POLICY__HISTORY_BYTES_BEFORE_CONTINUE": ("1000000", {}, lambda s: s.policy.history_bytes_before_continue,
+                                                      1_000_000),
+    "FILINGS_WATCHDOG_FAILURES": ("0", {}, lambda s: s.watchdog_failures, 0),
+    "FILINGS_WATCHDOG_INTERVAL": ("30", {}, lambda s: s.watchdog_interval, timedelta(seconds=30)),
+    "FILINGS_REGISTRY_URL": ("postgresql+psycopg://filings@db/filings", {}, lambda s: s.registry_database_url,
+                             "postgresql+psycopg://filings@db/filings"),
+    "FILINGS_S3__ENDPOINT_URL": ("http://minio:9000", {}, lambda s: s.s3.endpoint_url, "http://minio:9000"),
+    "FILINGS_S3__BUCKET": ("scans", {}, lambda s: s.s3.bucket, "scans"),
+    "FILINGS_S3__REGION": ("cn-north-1", {}, lambda s: s.s3.region, "cn-north-1"),
+    "FILINGS_S3__ACCESS_KEY_ID": ("AK", {}, lambda s: s.s3.access_key_id.get_secret_value(), "AK"),
+    "FILINGS_S3__SECRET_ACCESS_KEY": ("SK", {}, lambda s: s.s3.secret_access_key.get_secret_value(), "SK"),
+    "FILINGS_API_URL": ("http://filings.internal:8400", {}, lambda s: s.api_url, "http://filings.internal:8400"),
+    "FILINGS_SMS_RATE_PER_SECOND": ("5", {}, lambda s: s.sms_rate_per_second, 5.0),
+    "FILINGS_DEPLOYMENT_NAME": ("icp", {}, lambda s: s.deployment_name, "icp"),
+    "FILINGS_BUILD_ID": ("2026.11.30-abc", {}, lambda s: s.build_id, "2026.11.30-abc"),
+    "FILINGS_API__HOST": ("0.0.0.0", {}, lambda s: s.api.host, "0.0.0.0"),
+    "FILINGS_API__PORT": ("18400", {}, lambda s: s.api.port, 18400),
+    "FILINGS_API__AUTH": ("oidc", {"FILINGS_API__JWKS_URL": "https://idp.example/jwks"}, lambda s: s.api.auth, "oidc"),
+    "FILINGS_API__SIGNING_KEY": ("/run/secrets/api.pem", {}, lambda s: s.api.signing_key_path(s.data_dir),
+                                 Path("/run/secrets/api.pem")),
+    "FILINGS_API__ISSUER": ("https://idp.example/realms/x", {}, lambda s: s.api.issuer, "https://idp.example/realms/x"),
+    "FILINGS_API__AUDIENCE": ("icp-filings", {}, lambda s: s.api.audience, "icp-filings"),
+    "FILINGS_API__JWKS_URL": ("https://idp.example/jwks", {}, lambda s: s.api.jwks_url, "https://idp.example/jwks"),
+    "FILINGS_API__JWKS_CACHE": ("600", {}, lambda s: s.api.jwks_cache, timedelta(minutes=10)),
+    "FILINGS_API__JWKS_TIMEOUT": ("PT2S", {}, lambda s: s.api.jwks_timeout, timedelta(seconds=2)),
+    "FILINGS_API__ALGORITHMS": ("RS256", {}, lambda s: s.api.algorithm_list(), ["RS256"]),
+    "FILINGS_API__ROLE_CLAIM": ("filings_role", {}, lambda s: s.api.role_claim, "filings_role"),
+    "FILINGS_API__PROVINCE_CLAIM": ("filings_province", {}, lambda s: s.api.province_claim, "filings_province"),
+    "FILINGS_API__APPIDS_CLAIM": ("filings_appids", {}, lambda s: s.api.appids_claim, "filings_appids"),
+    "FILINGS_API__LEEWAY": ("5", {}, lambda s: s.api.leeway, timedelta(seconds=5)),
+    "FILINGS_API__TOKEN_TTL": ("PT1H", {}, lambda s: s.api.token_ttl, timedelta(hours=1)),
+    "FILINGS_API__MAX_JSON_BYTES": ("131072", {}, lambda s: s.api.max_json_bytes, 131072),
+    "FILINGS_API__MAX_UPLOAD_BYTES": ("7340032", {}, lambda s: s.api.max_upload_bytes, 7340032),
+    "FILINGS_API__SMS_VERIFY_PER_MOBILE": ("3/minute", {}, lambda s: s.api.sms_verify_per_mobile, "3/minute"),
+    "FILINGS_API__SMS_VERIFY_PER_CLIENT": ("60/minute", {}, lambda s: s.api.sms_verify_per_client, "60/minute"),
+    "FILINGS_API__TEMPORAL_TIMEOUT": ("PT3S", {}, lambda s: s.api.temporal_timeout, timedelta(seconds=3)),
+    "FILINGS_API__IDEMPOTENCY_CLAIM_TIMEOUT": ("300", {}, lambda s: s.api.idempotency_claim_timeout, timedelta(minutes=5)),
+    "FILINGS_API__PAGE_SIZE": ("20", {}, lambda s: s.api.page_size, 20),
+    "FILINGS_API__MAX_PAGE_SIZE": ("100", {}, lambda s: s.api.max_page_size, 100),
+    "FILINGS_API__LIST_LIMIT": ("500", {}, lambda s: s.api.list_limit, 500),
 }
 
 
@@ -188,6 +230,7 @@ def test_an_api_key_turns_tls_on_unless_told_otherwise(monkeypatch):
 
 
 def test_an_adapter_plugs_in_by_configuration(monkeypatch, tmp_path):
+    write_test_keys(tmp_path)  # the local material store seals with the payload keys
     monkeypatch.setenv("FILINGS_ADAPTERS__SMS_GATEWAY", FACTORY)
     ports = build_ports(load_settings(data_dir=tmp_path))
     assert isinstance(ports.sms_gateway, FakeGateway) and ports.sms_gateway.settings.data_dir == tmp_path

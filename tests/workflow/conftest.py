@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from engine.binaries import test_server
 from engine.search_attributes import register_search_attributes
 from engine.settings import Settings
-from engine.wiring import WORKFLOWS, local_activities
+from engine.wiring import engine_activities
+from registry.migrate import upgrade
 from filing.calendar import BusinessCalendar
 from tests.conftest import TEST_CONVERTER, unique, write_test_keys
+from tests.workers import Workers
 
 
 @pytest.fixture
@@ -41,17 +42,15 @@ class Engine:
 
 
 @pytest.fixture
-def make_engine(env: WorkflowEnvironment, tmp_path: Path) -> Callable[..., Worker]:
-    def build(calendar: BusinessCalendar | None = None, activities: list | None = None) -> tuple[Engine, Worker]:
+def make_engine(env: WorkflowEnvironment, tmp_path: Path) -> Callable[..., tuple[Engine, Workers]]:
+    def build(calendar: BusinessCalendar | None = None, activities: list | None = None) -> tuple[Engine, Workers]:
         settings = Settings(data_dir=tmp_path / "data", task_queue=unique("tq"))
         write_test_keys(settings.data_dir)
-        worker = Worker(
-            env.client,
-            task_queue=settings.task_queue,
-            workflows=WORKFLOWS,
-            activities=activities if activities is not None else local_activities(settings, calendar),
+        upgrade(settings.registry_database_url)
+        workers = Workers(
+            env.client, settings, activities if activities is not None else engine_activities(settings, calendar)
         )
-        return Engine(env, settings.task_queue, settings.data_dir, settings), worker
+        return Engine(env, settings.task_queue, settings.data_dir, settings), workers
 
     return build
 

@@ -11,16 +11,24 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from adapters.materials_local import FileMaterialStore
 from adapters.sms_outbox import OUTBOX_NAME
-from engine.launch import start_filing
+from engine.launch import start_cancellation, start_filing
+from engine.updates import answer_of
+from engine.sealing import Sealer
 from engine.wiring import WORKFLOWS
+from filing.examples import example_materials
+from filing.masking import mask_mobile
 from filing.messages import FilingOutcome, FilingStatus, Stage
-from filing.models import Application
+from filing.models import Application, CancellationRequest, Person
 from filing.policy import FilingPolicy
-from tests.conftest import TEST_CONVERTER
+from filing.registry import ImportEntry
+from registry.sql_registry import SqlRegistry
+from tests.conftest import TEST_CONVERTER, TEST_KEYS
 from workflows.filing import FilingWorkflow
 
 
@@ -29,15 +37,33 @@ class Filing:
     env: WorkflowEnvironment
     handle: WorkflowHandle[FilingWorkflow, FilingOutcome]
     data_dir: Path
-    application: Application
+    application: Application | None
+    #: Who is texted: the application's verifiers, or for a cancellation the people on record.
+    people: list[Person] = field(default_factory=list)
     used_codes: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if not self.people and self.application is not None:
+            self.people = self.application.verifiers()
+
+    @property
+    def key(self) -> str:
+        """What every effect's idempotency key starts with: the filing itself (its first run)."""
+        return f"{self.handle.id}/{self.handle.first_execution_run_id or self.handle.run_id}"
 
     @property
     def client(self) -> Client:
         return self.env.client
 
     async def status(self) -> FilingStatus:
-        return await self.handle.query(FilingWorkflow.status)
+        """The `status` query, asked again when one attempt hangs: a query that reaches a run
+        just as it continues as new waits for the closed run, which can take long."""
+        while True:
+            try:
+                return await self.handle.query(FilingWorkflow.status, rpc_timeout=timedelta(seconds=2))
+            except RPCError as err:
+                if err.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                    raise
 
     async def wait_for(self, check: Callable[[FilingStatus], bool], timeout: float = 15.0) -> FilingStatus:
         """Poll the `status` query until `check` holds (workflow time does not move meanwhile)."""
@@ -80,17 +106,27 @@ class Filing:
         await self.handle.signal("province_decision", {"decision": decision, "reviewer": "冀-07", **extra})
 
     async def verify(self, mobile: str, code: str | None = None, id_last6: str | None = None) -> dict[str, Any]:
-        person = next(p for p in self.application.verifiers() if p.mobile == mobile)
+        person = next(p for p in self.people if p.mobile == mobile)
         entry = {
             "mobile": mobile,
             "code": code if code is not None else self.latest_code(mobile),
             "id_last6": id_last6 or person.identity_document.number[-6:],
         }
-        result = await self.handle.execute_update("verify_sms_code", entry, result_type=dict)
-        return result
+        return await answer_of(self.handle, "verify_sms_code", entry)
+
+    async def resend(self, mobile: str, *, wait_sent: bool = True) -> dict[str, Any]:
+        """Ask for a resend; the workflow sends it right after answering: wait for it."""
+        sent_before = len([m for m in self.outbox() if m["to"] == mobile])
+        answer = await answer_of(self.handle, "request_sms_resend", {"mobile": mobile})
+        if answer["sent"] and wait_sent:
+            await self.wait_for(lambda _: len([m for m in self.outbox() if m["to"] == mobile]) > sent_before)
+            masked = mask_mobile(mobile)
+            await self.wait_for(lambda s: s.sms is not None and any(
+                v.mobile == masked and v.attempts_left > 0 for v in s.sms.verifiers))
+        return answer
 
     async def verify_all(self) -> None:
-        for person in self.application.verifiers():
+        for person in self.people:
             await self.verify(person.mobile)
 
     async def result(self) -> FilingOutcome:
@@ -107,8 +143,38 @@ class Filing:
         await self.env.sleep(delta)
 
 
+async def store_example_materials(data_dir: Path) -> None:
+    """The example application names its scans by hash (R10): put them where the worker looks."""
+    store = FileMaterialStore(data_dir, TEST_KEYS.payload)
+    for content in example_materials().values():
+        await store.put(content)
+
+
+def registry_of(data_dir: Path) -> SqlRegistry:
+    """The engine's registry (SQLite in its data dir, migrated by `make_engine`)."""
+    return SqlRegistry(f"sqlite:///{data_dir / 'registry.db'}", Sealer(TEST_KEYS.payload))
+
+
+async def file_in_registry(data_dir: Path, application: Application, number: str, approved_at: datetime) -> None:
+    """A filing made earlier (as `filings registry import` loads them): what a CHANGE or a
+    cancellation acts on."""
+    await registry_of(data_dir).import_entries(
+        [ImportEntry(application=application, service_number=number, approved_at=approved_at)]
+    )
+
+
 async def launch(
     env: WorkflowEnvironment, task_queue: str, data_dir: Path, application: Application, policy: FilingPolicy | None = None
 ) -> Filing:
+    await store_example_materials(data_dir)
     started = await start_filing(env.client, application, task_queue=task_queue, policy=policy)
     return Filing(env=env, handle=started.handle, data_dir=data_dir, application=application)
+
+
+async def launch_cancellation(
+    env: WorkflowEnvironment, task_queue: str, data_dir: Path, request: CancellationRequest, people: list[Person],
+    policy: FilingPolicy | None = None,
+) -> Filing:
+    """Start a cancellation as a client that skips the starter would: straight to Temporal."""
+    started = await start_cancellation(env.client, request, task_queue=task_queue, policy=policy)
+    return Filing(env=env, handle=started.handle, data_dir=data_dir, application=None, people=people)

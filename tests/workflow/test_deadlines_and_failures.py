@@ -13,7 +13,7 @@ from adapters.notifier import FileNotifier
 from adapters.review_desk import FileReviewDesk
 from activities.notify import NotifyActivities
 from activities.review import ReviewActivities
-from engine.wiring import local_activities
+from engine.wiring import engine_activities
 from filing.policy import FilingPolicy
 from tests.workflow.test_lifecycle import new_filing
 from workflows import search_attributes as sa
@@ -73,7 +73,7 @@ class FlakyDesk(FileReviewDesk):
 def activities_with(engine_settings, desk) -> list:
     review = ReviewActivities(desk)
     replaced = {"enqueue_platform_review": review.enqueue_platform_review, "hand_over_to_province": review.hand_over_to_province}
-    return [replaced.get(fn.__name__, fn) for fn in local_activities(engine_settings)]
+    return [replaced.get(fn.__name__, fn) for fn in engine_activities(engine_settings)]
 
 
 async def test_transient_handover_failure_is_retried(env, make_engine, tmp_path):
@@ -135,7 +135,7 @@ async def test_a_resubmission_while_the_return_notice_is_pending(env, make_engin
     engine, _ = make_engine()
     notifier = LateReturnNotice(engine.data_dir, seconds=8)
     notify = NotifyActivities(notifier).notify
-    activities = [notify if fn.__name__ == "notify" else fn for fn in local_activities(engine.settings)]
+    activities = [notify if fn.__name__ == "notify" else fn for fn in engine_activities(engine.settings)]
     engine, worker = make_engine(activities=activities)
     async with worker:
         filing = await new_filing(env, engine)

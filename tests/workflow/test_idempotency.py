@@ -23,7 +23,7 @@ from activities.sms import SmsActivities
 from adapters.notifier import FileNotifier
 from adapters.review_desk import FileReviewDesk
 from adapters.sms_outbox import OutboxSmsGateway
-from engine.wiring import local_activities
+from engine.wiring import engine_activities
 from filing.messages import Stage
 from filing.ports import HandOver, Notice, SmsMessage
 from tests.workflow.test_lifecycle import NUMBER, new_filing, to_sms
@@ -97,7 +97,7 @@ async def flaky(make_engine):
         "enqueue_platform_review": review.enqueue_platform_review,
         "hand_over_to_province": review.hand_over_to_province,
     }
-    activities = [replaced.get(fn.__name__, fn) for fn in local_activities(settings)]
+    activities = [replaced.get(fn.__name__, fn) for fn in engine_activities(settings)]
     engine, worker = make_engine(activities=activities)
     async with worker:
         yield engine, ports
@@ -106,7 +106,7 @@ async def flaky(make_engine):
 async def test_effects_retried_after_failing_late_reach_the_outside_once(env, flaky):
     engine, ports = flaky
     filing = await new_filing(env, engine, own_mini_program_principal=True)
-    fid = filing.handle.id
+    fid = filing.key
     first, second = (p.mobile for p in filing.application.verifiers())
 
     # Attempt 1 is rejected, so that attempt 2 shows the attempt in every key.
@@ -117,7 +117,7 @@ async def test_effects_retried_after_failing_late_reach_the_outside_once(env, fl
     await filing.handle.execute_update("resubmit", {"application": corrected}, result_type=dict)
     await filing.wait_for(lambda s: s.stage is Stage.PLATFORM_REVIEW and s.attempt == 2)
     await to_sms(filing)
-    resent = await filing.handle.execute_update("request_sms_resend", {"mobile": first}, result_type=dict)
+    resent = await filing.resend(first)
     assert resent["sent"] is True
     assert (await filing.verify(first))["result"] == "verified"  # the resent code works
     assert (await filing.verify(second))["result"] == "verified"

@@ -140,7 +140,7 @@ async def test_five_wrong_codes_then_resend_then_verified(env, engine):
     # The code is used up: even the right one no longer counts.
     assert (await filing.verify(person.mobile, old_code))["result"] == "no_valid_code"
     assert (await filing.status()).stage is Stage.SMS_VERIFICATION
-    resent = await filing.handle.execute_update("request_sms_resend", {"mobile": person.mobile}, result_type=dict)
+    resent = await filing.resend(person.mobile)
     assert resent == {"sent": True, "resends_left": 0, "reason": None}
     new_code = filing.latest_code(person.mobile)
     assert len([m for m in filing.outbox() if m["to"] == person.mobile]) == 2
@@ -154,8 +154,8 @@ async def test_second_resend_refused(env, engine):
     filing = await new_filing(env, engine)
     await to_sms(filing)
     (person,) = filing.application.verifiers()
-    first = await filing.handle.execute_update("request_sms_resend", {"mobile": person.mobile}, result_type=dict)
-    second = await filing.handle.execute_update("request_sms_resend", {"mobile": person.mobile}, result_type=dict)
+    first = await filing.resend(person.mobile)
+    second = await filing.resend(person.mobile)
     assert first["sent"] is True
     assert second == {"sent": False, "resends_left": 0, "reason": "resend_limit_reached"}
     assert len([m for m in filing.outbox() if m["to"] == person.mobile]) == 2
@@ -167,7 +167,7 @@ async def test_resend_does_not_extend_window_and_timeout_returns(env, engine):
     (person,) = filing.application.verifiers()
     expires_at = (await filing.status()).sms.expires_at
     await filing.skip(timedelta(hours=20))
-    await filing.handle.execute_update("request_sms_resend", {"mobile": person.mobile}, result_type=dict)
+    await filing.resend(person.mobile)
     assert (await filing.status()).sms.expires_at == expires_at
     await filing.skip(timedelta(hours=4, minutes=1))
     status = await filing.wait_stage(Stage.RETURNED)
@@ -192,7 +192,7 @@ async def test_attempts_exhausted_without_resend_returns_at_once(env, engine):
     filing = await new_filing(env, engine)
     await to_sms(filing)
     (person,) = filing.application.verifiers()
-    await filing.handle.execute_update("request_sms_resend", {"mobile": person.mobile}, result_type=dict)
+    await filing.resend(person.mobile)
     await wrong_entries(filing, person.mobile, 5)
     status = await filing.wait_stage(Stage.RETURNED)
     assert status.returned.by is ReturnedBy.MIIT_SMS
@@ -296,15 +296,3 @@ async def test_expiry_30_days_after_return(env, engine):
     assert (await filing.status()).stage is Stage.RETURNED
     outcome = await filing.result()
     assert outcome.stage is Stage.EXPIRED
-
-
-async def test_cancel_access_skips_sms(env, engine):
-    filing = await new_filing(env, engine, kind=FilingKind.CANCEL_ACCESS)
-    await filing.wait_stage(Stage.PLATFORM_REVIEW)
-    await filing.platform("approve")
-    await filing.wait_stage(Stage.PROVINCIAL_REVIEW)
-    assert filing.outbox() == []
-    await filing.province("approve")  # a cancellation keeps the number it names
-    outcome = await filing.result()
-    assert outcome.stage is Stage.APPROVED
-    assert outcome.filing_number == filing.application.filing_number

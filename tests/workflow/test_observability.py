@@ -1,4 +1,4 @@
-"""Logs and metrics of a real filing on the worker as operators run it (`build_worker`):
+"""Logs and metrics of a real filing on the worker as operators run it (`worker.build_workers`):
 every workflow and activity line names the filing, its stage and attempt; no personal
 data appears in clear; replaying the history logs nothing and counts nothing; and the
 log-context header leaves the history's commands as they were."""
@@ -25,7 +25,9 @@ from filing.examples import example_application
 from filing.messages import Stage
 from tests.conftest import TEST_CONVERTER, unique, write_test_keys
 from tests.workflow.harness import launch
-from worker import build_worker
+from engine.wiring import engine_activities
+from registry.migrate import upgrade
+from tests.workers import Workers
 
 NUMBER = "冀ICP备18021892号-2X"
 FILING_LOGGERS = {"temporalio.workflow", "temporalio.activity", "sms", "notifier"}
@@ -70,7 +72,8 @@ async def test_a_filing_logs_its_context_counts_its_events_and_replays_silently(
     application = example_application(await env.get_current_time(), appid="wx0b5e4a7a00000001")
     person = application.subject_principal
 
-    async with build_worker(client, settings):
+    upgrade(settings.registry_database_url)
+    async with Workers(client, settings, engine_activities(settings)):
         filing = await launch(env, settings.task_queue, settings.data_dir, application)
         await filing.wait_stage(Stage.PLATFORM_REVIEW)
         await filing.platform("approve")

@@ -20,7 +20,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from engine.wiring import WORKFLOWS
-from filing.messages import FilingInput, FilingOutcome, Stage
+from filing.messages import FilingOutcome, Stage
+from filing.state import FilingInput
 from filing.ports import Channel
 from tests.histories import HISTORY_DIR, LEGACY_DIR, history_converter, workflow_id_for
 from tests.workflow.test_lifecycle import new_filing
@@ -78,11 +79,11 @@ class _UnguardedChange(FilingWorkflow):
         return await super().run(start)
 
     async def _breach_sla(self) -> None:
-        self._sla_breached = True
-        self._record("sla_breached", self._stage.value)
+        self._s.sla_breached = True
+        self._record("sla_breached", self._s.stage.value)
         self._publish()
-        await self._escalate("sla_breached", f"{self._stage.value} SLA passed without a decision")
-        await self._notify("review_overdue", [Channel.IN_APP], detail=self._stage.value)
+        await self._escalate("sla_breached", f"{self._s.stage.value} SLA passed without a decision")
+        await self._notify("review_overdue", [Channel.IN_APP], detail=self._s.stage.value)
 
 
 async def test_the_change_without_its_patch_would_break_running_filings():
@@ -97,7 +98,7 @@ async def test_sla_breach_notifies_the_applicant_in_app(env, engine):
     filing = await new_filing(env, engine)
     status = await filing.wait_stage(Stage.PLATFORM_REVIEW)
     await filing.skip(status.deadline.due_at - await filing.now() + timedelta(minutes=1))
-    await filing.wait_for(lambda s: [e.detail for e in s.timeline if e.event == "notified"][-1].startswith("review_overdue"))
+    await filing.wait_for(lambda s: any(e.event == "notified" and e.detail.startswith("review_overdue") for e in s.timeline))
     (notice,) = [n for n in filing.notifications() if n["event"] == "review_overdue"]
     assert notice["channels"] == ["in_app"] and notice["detail"] == "PLATFORM_REVIEW"
     assert [n["channels"] for n in filing.notifications() if n["event"] == "sla_breached"] == [["operator"]]

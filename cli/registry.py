@@ -1,0 +1,105 @@
+"""`filings registry migrate|status|import`: the operator's commands for the registry of
+filings (备案库, SPEC §11), run directly on its database (`FILINGS_REGISTRY_URL`, default
+SQLite in the data dir), not through Temporal.
+
+`migrate` is the only thing that changes the schema; workers and the filing service check
+it at start and name this command when it is behind. Exit status: 0 done, 1 failed
+(or, for `status`, behind), 2 usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Literal, NoReturn
+
+import typer
+
+from engine.settings import Settings, load_settings
+
+app = typer.Typer(
+    no_args_is_help=True,
+    help="The registry of filings (备案库): schema migrations, status, import of earlier filings. "
+    "Works on FILINGS_REGISTRY_URL (default: SQLite in the data dir).",
+)
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(1)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SystemExit as err:  # load_settings names each variable that is wrong
+        _fail("; ".join(str(err.code).splitlines()[1:]).strip() or str(err.code))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the schema migrations (idempotent); prints from which revision to which."""
+    from registry import migrate as migrations
+    from registry.database import RegistryUnavailable, describe
+
+    url = _settings().registry_database_url
+    try:
+        done = migrations.upgrade(url)
+    except (RegistryUnavailable, ValueError) as err:
+        _fail(str(err))
+    where = f"registry database {describe(url)}"
+    if done.changed:
+        typer.echo(f"{where}: migrated {done.before or 'none'} → {done.after}")
+    else:
+        typer.echo(f"{where}: already at {done.after} (head), nothing to do")
+
+
+@app.command()
+def status() -> None:
+    """The database's schema revision and the head; exit 1 when it is not the head."""
+    from registry import migrate as migrations
+    from registry.database import RegistryUnavailable, describe
+
+    url = _settings().registry_database_url
+    try:
+        revision, head = migrations.current_revision(url), migrations.head()
+        typer.echo(f"registry database {describe(url)}: revision {revision or 'none'}, head {head}")
+        migrations.require_current(url)
+    except (RegistryUnavailable, migrations.SchemaNotCurrent, ValueError) as err:
+        _fail(str(err))
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="JSON lines (.jsonl) or CSV (.csv), see docs/cli.md.",
+                                         exists=True, dir_okay=False, readable=True)],
+    file_format: Annotated[
+        Literal["csv", "jsonl"] | None,
+        typer.Option("--format", help="csv or jsonl (default: from the file's extension)."),
+    ] = None,
+) -> None:
+    """Load filings made before this system: every line checked, all loaded or none."""
+    from engine.keys import MissingKey
+    from registry import migrate as migrations
+    from registry.database import RegistryUnavailable
+    from registry.importer import ImportRefused
+    from registry.importer import import_file as load_file
+    from registry.sql_registry import registry_from_settings
+
+    settings = _settings()
+    try:
+        migrations.require_current(settings.registry_database_url)
+        registry = registry_from_settings(settings)
+    except (RegistryUnavailable, migrations.SchemaNotCurrent, MissingKey, ValueError) as err:
+        _fail(str(err))
+    try:
+        count = asyncio.run(load_file(file, registry, file_format))
+    except ImportRefused as refused:
+        for problem in refused.problems:
+            typer.echo(str(problem), err=True)
+        _fail(refused.summary)
+    except (RegistryUnavailable, ValueError) as err:
+        _fail(str(err))
+    finally:
+        registry.close()
+    typer.echo(f"{count} filing(s) loaded from {file.name} into registry database {registry.database}")

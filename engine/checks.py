@@ -1,0 +1,44 @@
+"""What a filing must pass before it starts (SPEC §3): the rules, the material store (R10)
+and the registry (R8), every violation at once. The one implementation behind the starter,
+`filings start` and the filing service; the worker checks the same again at L1.
+
+An outside part that cannot answer raises `CheckUnavailable` naming it: an outage is not a
+violation, and nothing is started on it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from filing.materials import material_violations
+from filing.messages import Violation
+from filing.models import Application, CancellationRequest
+from filing.ports import MaterialStore, Registry
+from filing.references import reference_violations
+from filing.rules import ALL_RULES, check_application
+
+
+class CheckUnavailable(RuntimeError):
+    """The registry or the material store could not answer; nothing was started."""
+
+    def __init__(self, part: str, err: BaseException) -> None:
+        super().__init__(f"the {part} is unavailable: {err}; nothing was started")
+        self.part = part
+
+
+async def start_violations(
+    request: Application | CancellationRequest, now: datetime, *, store: MaterialStore, registry: Registry
+) -> list[Violation]:
+    """Every violation of an application (R1–R8, R10) or a cancellation request (R8)."""
+    found: list[Violation] = []
+    if isinstance(request, Application):
+        found += check_application(request, now, rules=ALL_RULES - {"R10"})
+        try:
+            found += await material_violations(request, store)
+        except (OSError, RuntimeError, LookupError) as err:
+            raise CheckUnavailable("material store", err) from err
+    try:
+        found += await reference_violations(request, registry)
+    except (OSError, RuntimeError, LookupError) as err:
+        raise CheckUnavailable("registry", err) from err
+    return found

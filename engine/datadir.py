@@ -1,0 +1,52 @@
+"""The data dir, owner-only: it holds mobiles, live SMS codes, the development keys and
+the codec token, so nobody but the engine's user may list or read it.
+
+Every process that may be the first to create it (make run, the worker, the starter,
+the tools) calls `ensure_private_dir` at start: a new one is made 0700 whatever the
+umask, and one found open to the group or the world (a copy, a restored backup, an
+older version) is tightened to 0700 with a log line saying so. The files inside are
+made 0600 by the adapters that write them.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger("datadir")
+
+PRIVATE = 0o700
+
+
+class DataDirError(OSError):
+    """The data dir cannot be made owner-only; the message names the variable."""
+
+
+def ensure_private_dir(path: Path, variable: str = "FILINGS_DATA_DIR") -> Path:
+    """Create `path` (and missing parents) with the directory itself 0700, or tighten it to 0700."""
+    try:
+        path.mkdir(mode=PRIVATE, parents=True, exist_ok=True)  # never open, not even for a moment
+    except FileExistsError:
+        raise DataDirError(f"{variable}: {path} is not a directory: point {variable} at a directory") from None
+    except OSError as err:
+        raise DataDirError(f"{variable}: cannot create {path}: {err.strerror}") from err
+    if not path.is_dir():  # a dangling symlink, a special file
+        raise DataDirError(f"{variable}: {path} is not a directory: point {variable} at a directory")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode == PRIVATE:
+        return path
+    if mode & stat.S_ISVTX or path.resolve() == Path(path.resolve().anchor):
+        # /tmp or / by mistake: tightening it would lock every other user out.
+        raise DataDirError(f"{variable}: {path} is shared (mode {mode:04o}, sticky bit or the root): "
+                           f"give the engine a directory of its own")
+    try:
+        path.chmod(PRIVATE)
+    except OSError as err:
+        raise DataDirError(f"{variable}: {path} is mode {mode:04o} and cannot be made owner-only "
+                           f"({err.strerror}): chmod 700 it as its owner") from err
+    if mode & 0o077:
+        log.warning("data_dir_tightened", path=str(path), was=f"{mode:04o}", now=f"{PRIVATE:04o}",
+                    why="it holds personal data: owner-only")
+    return path

@@ -1,0 +1,66 @@
+"""Everything a request may use, built once per process from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from sqlalchemy import Engine
+
+from engine.settings import Settings
+from engine.wiring import resolve_adapter
+from filing.ports import MaterialStore, Registry
+from registry.database import create_registry_engine
+from service.audit import AuditLog
+from service.auth import TokenVerifier, build_verifier
+from service.idempotency import IdempotencyStore
+from service.metrics import ServiceMetrics
+from service.problems import Problem
+from service.ratelimit import SmsVerifyLimits
+from service.temporal import Temporal
+
+
+@dataclass
+class Services:
+    settings: Settings
+    verifier: TokenVerifier
+    metrics: ServiceMetrics
+    engine: Engine
+    idempotency: IdempotencyStore
+    audit: AuditLog
+    registry: Registry
+    materials: MaterialStore
+    sms_limits: SmsVerifyLimits
+    connected: Temporal | None = None
+
+    @property
+    def temporal(self) -> Temporal:
+        if self.connected is None:  # only between construction and the app's start-up
+            raise Problem(503, "the service is starting: not connected to Temporal yet", kind="temporal-unavailable",
+                          headers={"Retry-After": "1"})
+        return self.connected
+
+
+def build_services(settings: Settings) -> Services:
+    """Construct without connecting to anything (Temporal connects lazily at start-up)."""
+    api = settings.api
+    url = settings.registry_database_url
+    engine = create_registry_engine(url)
+    metrics = ServiceMetrics()
+    chosen = settings.adapters  # only the ports the service talks to (not the SMS gateway, the desks, ...)
+    return Services(
+        settings=settings,
+        verifier=build_verifier(api, settings.data_dir),
+        metrics=metrics,
+        engine=engine,
+        idempotency=IdempotencyStore(engine, url, api.idempotency_claim_timeout, metrics),
+        audit=AuditLog(engine, url),
+        registry=resolve_adapter("registry", chosen.registry)(settings),
+        materials=resolve_adapter("material_store", chosen.material_store)(settings),
+        sms_limits=SmsVerifyLimits(api.sms_verify_per_mobile, api.sms_verify_per_client, metrics),
+    )
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found

@@ -1,0 +1,108 @@
+"""The applicant's messages and the verification site's code entry (§7 updates over HTTP).
+
+Each answers the update's own answer (200), or 409 with why when the filing refuses it
+as it stands (its validator's `Refused`), or 422 naming every field.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from filing.messages import (
+    Resubmission,
+    ResubmitResult,
+    SmsCodeEntry,
+    SmsResendRequest,
+    SmsResendResult,
+    SmsVerifyResult,
+    WithdrawRequest,
+    WithdrawResult,
+)
+from service.access import FilingAccess, filing_of
+from service.context import Services, services
+from service.idempotency import Answer, once
+from service.outside import application_violations, rule_problem
+from service.principal import Role
+from service.problems import problem_responses
+from service.routes.filings import IdempotencyKey
+from service.temporal import update_id
+
+router = APIRouter(tags=["applicants and verification"])
+Svc = Annotated[Services, Depends(services)]
+
+
+@router.post(
+    "/v1/filings/{appid}/sms/verify", response_model=SmsVerifyResult, summary="工信部短信核验: a verifier's code entry",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 429, 503, 504),
+)
+async def verify_sms_code(
+    entry: SmsCodeEntry, key: IdempotencyKey, request: Request, svc: Svc,
+    access: Annotated[FilingAccess, Depends(filing_of(Role.VERIFICATION_SITE))],
+) -> Response:
+    """Rate-limited per mobile and per client (429 with Retry-After), on top of L3's 5 entries per code."""
+
+    async def effect() -> Answer:
+        await svc.sms_limits.hit(entry.mobile, access.principal.sub)
+        result = await svc.temporal.update(access.appid, "verify_sms_code", entry, SmsVerifyResult,
+                                           update_id(access.principal.key, key, "verify_sms_code"))
+        return 200, result
+
+    return await once(svc.idempotency, request, access.principal, key, effect)
+
+
+@router.post(
+    "/v1/filings/{appid}/sms/resend", response_model=SmsResendResult, summary="Ask for a new SMS code (one per verifier)",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 503, 504),
+)
+async def request_sms_resend(
+    request_body: SmsResendRequest, key: IdempotencyKey, request: Request, svc: Svc,
+    access: Annotated[FilingAccess, Depends(filing_of(Role.APPLICANT))],
+) -> Response:
+    async def effect() -> Answer:
+        result = await svc.temporal.update(access.appid, "request_sms_resend", request_body, SmsResendResult,
+                                           update_id(access.principal.key, key, "request_sms_resend"))
+        return 200, result
+
+    return await once(svc.idempotency, request, access.principal, key, effect)
+
+
+@router.post(
+    "/v1/filings/{appid}/resubmit", response_model=ResubmitResult, summary="Resubmit a returned filing, corrected",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 503, 504),
+)
+async def resubmit(
+    resubmission: Resubmission, key: IdempotencyKey, request: Request, svc: Svc,
+    access: Annotated[FilingAccess, Depends(filing_of(Role.APPLICANT))],
+) -> Response:
+    """Checked here by every rule first (422 naming each field), then by the filing (409 if
+    it is not RETURNED, or names another appid or kind)."""
+
+    async def effect() -> Answer:
+        violations = await application_violations(resubmission.application, datetime.now(UTC), svc.materials)
+        if violations:
+            raise rule_problem(violations, "nothing was resubmitted")
+        result = await svc.temporal.update(access.appid, "resubmit", resubmission, ResubmitResult,
+                                           update_id(access.principal.key, key, "resubmit"))
+        return 200, result
+
+    return await once(svc.idempotency, request, access.principal, key, effect)
+
+
+@router.post(
+    "/v1/filings/{appid}/withdraw", response_model=WithdrawResult, summary="Withdraw (before platform approval)",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422, 503, 504),
+)
+async def withdraw(
+    body: WithdrawRequest, key: IdempotencyKey, request: Request, svc: Svc,
+    access: Annotated[FilingAccess, Depends(filing_of(Role.APPLICANT))],
+) -> Response:
+    async def effect() -> Answer:
+        result = await svc.temporal.update(access.appid, "withdraw", body, WithdrawResult,
+                                           update_id(access.principal.key, key, "withdraw"))
+        return 200, result
+
+    return await once(svc.idempotency, request, access.principal, key, effect)

@@ -1,0 +1,117 @@
+"""What needs no token: the public lookup (备案查询), health, metrics; and the operators'
+calendar refresh."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from cli.visibility import build_query
+from filing.calendar import BusinessCalendar, CalendarDataError
+from filing.messages import CalendarUpdated
+from filing.registry import PublicEntry
+from service.access import role_in
+from service.context import Services, services
+from service.idempotency import Answer, json_answer, once
+from service.outside import outside
+from service.principal import APPID, Principal, Role
+from service.problems import Problem, problem_responses, violation
+from service.routes.filings import IdempotencyKey
+from service.schemas import CalendarRefreshed, Health, HealthCheck
+
+router = APIRouter()
+Svc = Annotated[Services, Depends(services)]
+
+
+@router.get(
+    "/v1/registry", response_model=list[PublicEntry], tags=["public"],
+    summary="备案查询: by filing number, appid or subject name (no token)",
+    responses=problem_responses(422, 503),
+)
+async def lookup(
+    svc: Svc,
+    number: Annotated[str | None, Query(min_length=1, max_length=40, description="A service or subject number.")] = None,
+    appid: Annotated[str | None, Query(pattern=APPID.pattern)] = None,
+    subject: Annotated[str | None, Query(min_length=1, max_length=100, description="The subject's name.")] = None,
+) -> Response:
+    """Only what MIIT publishes: subject name and type, numbers, mini-program name, approval date, state."""
+    given = {name: value for name, value in (("number", number), ("appid", appid), ("subject", subject)) if value}
+    if len(given) != 1:
+        raise Problem(422, "give exactly one of number, appid or subject", kind="validation", errors=[
+            violation(f"query.{name}", "schema.one_of", "请只提供 number、appid、subject 之一",
+                      "give exactly one of number, appid or subject")
+            for name in (given or {"number": ""})])
+    try:
+        entries = await outside(svc.registry.lookup(**given), "registry")
+    except ValueError as err:  # the registry refuses what names nothing (a malformed number)
+        (name,) = given
+        raise Problem(422, str(err), kind="validation", errors=[
+            violation(f"query.{name}", "schema.lookup_refused", "查询条件无效（备案号格式如 冀ICP备18021892号-2X）", str(err))
+        ]) from None
+    return json_answer(200, [e.model_dump(mode="json") for e in entries])
+
+
+@router.post(
+    "/v1/calendar/refresh", response_model=CalendarRefreshed, tags=["operators"],
+    summary="Load the calendar override files, then tell filings with a provisional deadline",
+    responses=problem_responses(400, 401, 403, 413, 422, 503, 504),
+)
+async def refresh_calendar(
+    key: IdempotencyKey, request: Request, svc: Svc,
+    principal: Annotated[Principal, Depends(role_in(Role.OPERATOR))],
+) -> Response:
+    """A broken override file is refused (422 naming the file) and no filing is told: the
+    workers would fail to recompute on it too."""
+
+    async def effect() -> Answer:
+        try:
+            calendar = await asyncio.to_thread(BusinessCalendar, svc.settings.calendar_path)
+        except CalendarDataError as err:
+            raise Problem(422, f"calendar data: {err}", kind="calendar-invalid", errors=[
+                violation("calendar", "calendar.invalid_override", f"日历覆盖文件无效：{err}", str(err))]) from None
+        query = build_query(svc.settings.task_queue, provisional=True)
+        signalled, finished = [], []
+        for row in await svc.temporal.rows(query, svc.settings.api.list_limit):
+            told = await svc.temporal.signal(row.filing_id, row.run_id, "calendar_updated", CalendarUpdated())
+            (signalled if told else finished).append(row.filing_id)
+        return 200, CalendarRefreshed(calendar_version=calendar.version, signalled=len(signalled), filings=signalled,
+                                      finished_meanwhile=finished)
+
+    return await once(svc.idempotency, request, principal, key, effect)
+
+
+@router.get("/healthz", response_model=Health, tags=["monitoring"], summary="Health: Temporal and the registry",
+            responses=problem_responses(503))
+async def health(svc: Svc) -> Response:
+    temporal_ok, temporal_detail = await svc.temporal.healthy()
+    registry_ok, registry_detail = await asyncio.to_thread(_registry_health, svc)
+    checks = {"temporal": HealthCheck(ok=temporal_ok, detail=temporal_detail),
+              "registry": HealthCheck(ok=registry_ok, detail=registry_detail)}
+    if temporal_ok and registry_ok:
+        return json_answer(200, Health(status="ok", checks=checks))
+    down = ", ".join(name for name, check in checks.items() if not check.ok)
+    raise Problem(503, f"unavailable: {down}", kind="unhealthy",
+                  checks={name: check.model_dump() for name, check in checks.items()})
+
+
+def _registry_health(svc: Services) -> tuple[bool, str]:
+    try:
+        with svc.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except DBAPIError as err:
+        return False, f"unreachable ({type(err.orig).__name__ if err.orig else type(err).__name__})"
+    return True, "reachable"
+
+
+@router.get("/metrics", tags=["monitoring"], summary="Prometheus metrics", response_class=Response,
+            responses={200: {"description": "Prometheus text format.",
+                             "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}})
+async def metrics(svc: Svc) -> Response:
+    return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+

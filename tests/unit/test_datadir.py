@@ -1,0 +1,102 @@
+"""The data dir holds mobiles, live SMS codes and the development keys: it is made
+owner-only (0700) whatever the umask, and one found open to the group or the world is
+tightened at start, saying so in the log."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.datadir import DataDirError, ensure_private_dir
+from engine.logs import configure_logging
+from tests.conftest import TEST_KEYS
+from tests.processes import free_ports
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """The common 022, under which a plain mkdir gives 0755."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def test_a_new_data_dir_is_owner_only(tmp_path, usual_umask):
+    data = tmp_path / "project" / ".data"
+    assert ensure_private_dir(data) == data
+    assert mode(data) == 0o700
+
+
+def test_an_open_data_dir_is_tightened_and_the_log_says_so(tmp_path, capsys):
+    configure_logging("INFO", "json")
+    data = tmp_path / ".data"
+    data.mkdir()
+    data.chmod(0o755)
+    (data / "sms-outbox.jsonl").write_text("{}\n")
+    ensure_private_dir(data)
+    assert mode(data) == 0o700
+    assert (data / "sms-outbox.jsonl").read_text() == "{}\n"  # the contents are untouched
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    tightened = [line for line in lines if line["event"] == "data_dir_tightened"]
+    assert tightened and tightened[0]["path"] == str(data)
+    assert (tightened[0]["was"], tightened[0]["now"]) == ("0755", "0700")
+
+
+def test_a_private_data_dir_is_left_as_it_is_without_a_word(tmp_path, capsys):
+    configure_logging("INFO", "json")
+    data = tmp_path / ".data"
+    data.mkdir(mode=0o700)
+    ensure_private_dir(data)
+    assert mode(data) == 0o700
+    assert "data_dir_tightened" not in capsys.readouterr().err
+
+
+def test_a_file_in_the_way_is_a_clear_error_and_is_left_alone(tmp_path):
+    data = tmp_path / ".data"
+    data.write_text("not a directory")
+    data.chmod(0o644)
+    with pytest.raises(DataDirError, match=r"FILINGS_DATA_DIR: .*\.data is not a directory"):
+        ensure_private_dir(data)
+    assert mode(data) == 0o644
+
+
+def test_a_shared_directory_is_never_tightened(tmp_path):
+    """FILINGS_DATA_DIR=/tmp by mistake must not lock everyone else out of /tmp."""
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    with pytest.raises(DataDirError, match="FILINGS_DATA_DIR: .* is shared .*sticky.* a directory of its own"):
+        ensure_private_dir(shared)
+    assert mode(shared) == 0o1777
+
+
+def test_the_worker_makes_its_data_dir_owner_only_before_anything_else(tmp_path):
+    """`python worker.py` on a fresh machine: the data dir exists, owner-only, even when
+    the worker cannot go further (here: no server at TEMPORAL_ADDRESS)."""
+    (closed,) = free_ports(1)
+    data = tmp_path / "fresh" / ".data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FILINGS_", "TEMPORAL_"))} | {
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{closed}", "FILINGS_DATA_DIR": str(data),
+        "FILINGS_PAYLOAD_KEYS": json.dumps(TEST_KEYS.payload.dump()),
+        "FILINGS_SMS_HMAC_KEYS": json.dumps(TEST_KEYS.sms_hmac.dump()),
+        "FILINGS_METRICS_PORT": "0", "FILINGS_HEALTH_PORT": "0",
+    }
+    done = subprocess.run([sys.executable, "worker.py"], cwd=ROOT, env=env, capture_output=True, timeout=60,
+                          preexec_fn=lambda: os.umask(0o022))
+    assert done.returncode == 1, done.stderr.decode()
+    assert mode(data) == 0o700

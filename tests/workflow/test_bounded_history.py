@@ -1,0 +1,142 @@
+"""L10 bounded history: a filing lives for weeks and anyone may send it messages, so nothing
+it keeps grows without bound. Continue-as-new at each resubmission and when the history
+is long, carrying the state; a capped timeline with counts; no-op updates refused."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from engine.updates import UpdateRefused, send_update
+from engine.wiring import WORKFLOWS
+from filing.messages import Stage
+from filing.policy import FilingPolicy
+from filing.state import TIMELINE_LIMIT
+from tests.conftest import TEST_CONVERTER
+from tests.workflow.harness import Filing
+from tests.workflow.test_lifecycle import NUMBER, new_filing, to_sms
+
+REASON = {"field": "mini_program.name", "error": "名称不规范", "suggestion": "请使用与服务相符的名称"}
+
+
+async def runs_of(filing: Filing) -> list[WorkflowHistory]:
+    """Every run's history, the first one first (following continue-as-new)."""
+    histories, run_id = [], filing.handle.first_execution_run_id
+    while run_id:
+        handle = filing.client.get_workflow_handle(filing.handle.id, run_id=run_id)
+        history = await handle.fetch_history()
+        histories.append(history)
+        last = history.events[-1]
+        run_id = (last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+                  if last.HasField("workflow_execution_continued_as_new_event_attributes") else None)
+    return histories
+
+
+async def replay_all(histories: list[WorkflowHistory]) -> None:
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=TEST_CONVERTER)
+    for history in histories:
+        await replayer.replay_workflow(history)
+
+
+def hostile(i: int) -> tuple[str, Any]:
+    """Ten kinds of message anyone can send: out of turn, stale, malformed, huge, noise."""
+    kind = i % 10
+    if kind == 0:
+        return "platform_decision", {"decision": "approve", "reviewer": f"r-{i}"}
+    if kind == 1:
+        return "province_decision", {"decision": "reject", "reviewer": "冀-07", "reasons": [REASON], "attempt": 9}
+    if kind == 2:
+        return "platform_decision", {"decision": "maybe"}
+    if kind == 3:
+        return "province_decision", ["not", "an", "object"]
+    if kind == 4 and i % 500 == 4:  # now and then a very large one (50 long reasons)
+        return "platform_decision", {"decision": "reject", "reviewer": "r-x", "attempt": 1,
+                                     "reasons": [{**REASON, "error": "长" * 999}] * 50}
+    if kind == 5:
+        return "calendar_updated", {}
+    return "province_decision", {"decision": "approve", "reviewer": "冀-07", "filing_number": "冀ICP备1号"}
+
+
+async def test_hostile_messages_are_counted_and_the_filing_continues_as_new(env, engine):
+    """A small run limit, so that a few thousand messages cut the history several times on
+    the time-skipping server; the full 10 000 on the dev server: tests/integration/test_hostile_load.py."""
+    policy = FilingPolicy(history_events_before_continue=500)
+    filing = await new_filing(env, engine, own_mini_program_principal=True, policy=policy)
+    await to_sms(filing)
+    first, second = filing.people
+    assert (await filing.verify(first.mobile))["result"] == "verified"
+
+    refused = Counter()
+    for i in range(200):  # the verified verifier again, and resends nobody needs
+        name, payload = (("verify_sms_code", {"mobile": first.mobile, "code": "000000", "id_last6": "000000"})
+                         if i % 2 else ("request_sms_resend", {"mobile": first.mobile}))
+        try:
+            await send_update(filing.handle, name, payload)
+        except UpdateRefused:
+            refused[name] += 1
+    assert refused == {"verify_sms_code": 100, "request_sms_resend": 100}
+
+    sent = Counter()
+    for start in range(0, 2000, 200):
+        batch = [hostile(i) for i in range(start, start + 200)]
+        await asyncio.gather(*(filing.handle.signal(name, payload) for name, payload in batch))
+        sent.update(name for name, _ in batch)
+
+    status = await filing.wait_for(lambda s: sum(s.ignored.values()) == 2000, timeout=60)
+    assert status.stage is Stage.SMS_VERIFICATION
+    assert status.ignored == dict(sent)
+    assert len(status.timeline) <= TIMELINE_LIMIT and status.timeline_dropped > 0
+    assert all(len(e.detail or "") <= 300 for e in status.timeline)
+
+    # ... and it completes normally, its SMS state carried through the runs.
+    assert (await filing.verify(second.mobile))["result"] == "verified"
+    await filing.wait_stage(Stage.PROVINCIAL_REVIEW)
+    await filing.province("approve", filing_number=NUMBER)
+    outcome = await filing.handle.result()
+    assert outcome.stage is Stage.APPROVED and len(outcome.timeline) <= 20
+    histories = await runs_of(filing)
+    assert len(histories) >= 2, "continued as new"
+    await replay_all(histories)
+
+
+async def test_five_resubmissions_continue_as_new_and_carry_the_filing(env, engine):
+    policy = FilingPolicy(history_events_before_continue=200)
+    filing = await new_filing(env, engine, policy=policy)
+    for attempt in range(1, 6):
+        await filing.wait_for(lambda s, a=attempt: s.stage is Stage.PLATFORM_REVIEW and s.attempt == a)
+        await filing.platform("reject", reasons=[REASON], attempt=attempt)
+        await filing.wait_stage(Stage.RETURNED)
+        answer = await send_update(filing.handle, "resubmit", {"application": filing.application.model_dump(mode="json")})
+        assert answer == {"attempt": attempt + 1}
+    status = await filing.wait_for(lambda s: s.stage is Stage.PLATFORM_REVIEW and s.attempt == 6)
+    assert status.deadline is not None and status.deadline.due_at > await filing.now()
+    assert [e.event for e in status.timeline].count("continued_as_new") == 5
+
+    # In the SMS stage a run continues as new mid-window (a flood of messages): the codes,
+    # the attempts left and the window carry over.
+    await to_sms(filing)
+    (person,) = filing.people
+    before = await filing.status()
+    assert (await filing.verify(person.mobile, "000000"))["result"] == "wrong_code"
+    runs = len(await runs_of(filing))
+    for start in range(0, 400, 100):
+        await asyncio.gather(*(filing.handle.signal("platform_decision", {"decision": "approve", "reviewer": "r"})
+                               for _ in range(100)))
+    await filing.wait_for(lambda s: s.ignored.get("platform_decision", 0) >= 400)
+    assert len(await runs_of(filing)) > runs
+    after = await filing.status()
+    assert after.sms.expires_at == before.sms.expires_at and after.sms.verifiers[0].attempts_left == 4
+    assert (await filing.verify(person.mobile))["result"] == "verified"
+    await filing.wait_stage(Stage.PROVINCIAL_REVIEW)
+    await filing.province("approve", filing_number=NUMBER, attempt=6)
+    outcome = await filing.handle.result()
+    assert outcome.stage is Stage.APPROVED and outcome.attempts == 6
+    histories = await runs_of(filing)
+    assert len(histories) >= 7
+    firsts = {h.events[0].workflow_execution_started_event_attributes.first_execution_run_id for h in histories}
+    assert firsts == {filing.handle.first_execution_run_id}  # one filing, one key for all its effects
+    await replay_all(histories)
