@@ -41,9 +41,7 @@ async def prepare_data_dir(settings: Settings) -> None:
     from adapters.materials_local import FileMaterialStore
     from filing.examples import example_materials
     from registry.migrate import upgrade
-    from tests.conftest import TEST_KEYS
-
     upgrade(settings.registry_database_url)
-    store = FileMaterialStore(settings.data_dir, settings.payload_keys or TEST_KEYS.payload)
+    store = FileMaterialStore(settings.data_dir, settings.payload_keyring())
     for content in example_materials().values():
         await store.put(content)

@@ -25,20 +25,26 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer
 
 from engine.binaries import test_server
 from engine.search_attributes import register_search_attributes
 from engine.settings import Settings
 from engine.wiring import WORKFLOWS, engine_activities
 from filing.calendar import BusinessCalendar
+from filing.examples import example_application
 from filing.messages import Stage
-from filing.models import FilingKind
-from tests.histories import HISTORY_DIR, KEYS_PATH, appid_for_path, history_converter
-from tests.workflow.harness import Filing
+from filing.models import CancellationRequest, FilingKind
+from filing.policy import FilingPolicy
+from tests.histories import HISTORY_DIR, KEYS_PATH, appid_for_path, history_converter, history_keys
+from tests.workers import Workers, prepare_data_dir
+from tests.workflow.harness import Filing, launch_cancellation, registry_of
+from tests.workflow.test_bounded_history import runs_of
 from tests.workflow.test_deadlines_and_failures import FlakyDesk, activities_with, write_overrides
 from tests.workflow.test_lifecycle import NUMBER, new_filing, to_sms, wrong_entries
+from tests.workflow.test_registry_paths import SUBJECT, approve_new
 
 REASONS = [{"field": "subject.address", "error": "地址不完整", "suggestion": "填写门牌号"}]
 Path_ = Callable[[WorkflowEnvironment, Any], Awaitable[Filing]]
@@ -102,9 +108,9 @@ async def province_reject_withdraw(env: WorkflowEnvironment, engine: Any) -> Fil
 async def sms_resend_then_verified(env: WorkflowEnvironment, engine: Any) -> Filing:
     filing = await _start(env, engine, "sms_resend_then_verified")
     await to_sms(filing)
-    (person,) = filing.application.verifiers()
+    (person,) = filing.people
     await wrong_entries(filing, person.mobile, 5)
-    await filing.handle.execute_update("request_sms_resend", {"mobile": person.mobile}, result_type=dict)
+    await filing.resend(person.mobile)
     await _verify_and_approve(filing)
     return filing
 
@@ -126,8 +132,8 @@ async def sms_timeout(env: WorkflowEnvironment, engine: Any) -> Filing:
 async def sms_attempts_exhausted(env: WorkflowEnvironment, engine: Any) -> Filing:
     filing = await _start(env, engine, "sms_attempts_exhausted")
     await to_sms(filing)
-    (person,) = filing.application.verifiers()
-    await filing.handle.execute_update("request_sms_resend", {"mobile": person.mobile}, result_type=dict)
+    (person,) = filing.people
+    await filing.resend(person.mobile)
     await wrong_entries(filing, person.mobile, 5)
     await filing.wait_stage(Stage.RETURNED)
     await filing.handle.execute_update("withdraw", {"reason": "稍后再办"}, result_type=dict)
@@ -165,8 +171,26 @@ async def expiry(env: WorkflowEnvironment, engine: Any) -> Filing:
     return filing  # the result waits out the 30 days (time skipping)
 
 
+async def _filed(env: WorkflowEnvironment, engine: Any, name: str, number: str = f"{SUBJECT}-1X") -> str:
+    """The mini-program of path `name`, filed and approved earlier: what a cancellation acts on."""
+    application = example_application(await env.get_current_time(), appid=appid_for_path(name))
+    await approve_new(env, engine, application, number)
+    return application.appid
+
+
+async def _cancellation(env: WorkflowEnvironment, engine: Any, name: str, kind: FilingKind) -> Filing:
+    appid = await _filed(env, engine, name)
+    people = await registry_of(engine.data_dir, history_keys().payload).people_on_record(f"{SUBJECT}-1X")
+    assert people is not None
+    person = people.subject_principal if kind is FilingKind.CANCEL_SUBJECT else people.mini_program_principal
+    number = SUBJECT if kind is FilingKind.CANCEL_SUBJECT else f"{SUBJECT}-1X"
+    request = CancellationRequest(kind=kind, appid=appid, filing_number=number, reason="停止运营")
+    return await launch_cancellation(env, engine.task_queue, engine.data_dir, request,
+                                     [] if kind is FilingKind.CANCEL_ACCESS else [person])
+
+
 async def cancel_access(env: WorkflowEnvironment, engine: Any) -> Filing:
-    filing = await _start(env, engine, "cancel_access", kind=FilingKind.CANCEL_ACCESS)
+    filing = await _cancellation(env, engine, "cancel_access", FilingKind.CANCEL_ACCESS)
     await filing.wait_stage(Stage.PLATFORM_REVIEW)
     await filing.platform("approve")
     await filing.wait_stage(Stage.PROVINCIAL_REVIEW)
@@ -175,11 +199,46 @@ async def cancel_access(env: WorkflowEnvironment, engine: Any) -> Filing:
 
 
 async def cancel_mini_program(env: WorkflowEnvironment, engine: Any) -> Filing:
-    filing = await _start(env, engine, "cancel_mini_program", kind=FilingKind.CANCEL_MINI_PROGRAM)
-    await to_sms(filing)
+    filing = await _cancellation(env, engine, "cancel_mini_program", FilingKind.CANCEL_MINI_PROGRAM)
+    await filing.wait_for(lambda s: s.stage is Stage.SMS_VERIFICATION and s.sms is not None)
     await filing.verify_all()
     await filing.wait_stage(Stage.PROVINCIAL_REVIEW)
     await filing.province("approve")
+    return filing
+
+
+async def cancel_subject_sms_ignored(env: WorkflowEnvironment, engine: Any) -> Filing:
+    """想终止注销流程，忽略该条短信即可: WITHDRAWN with sms_ignored, the filing stays active."""
+    filing = await _cancellation(env, engine, "cancel_subject_sms_ignored", FilingKind.CANCEL_SUBJECT)
+    await filing.wait_for(lambda s: s.stage is Stage.SMS_VERIFICATION and s.sms is not None)
+    return filing  # the result waits out the 24 h (time skipping)
+
+
+async def province_number_taken(env: WorkflowEnvironment, engine: Any) -> Filing:
+    """L8 refuses a number another mini-program holds (L9); the reviewer issues another."""
+    other = example_application(await env.get_current_time(), appid="wx" + "0" * 15 + "1")
+    other = other.model_copy(update={"subject": other.subject.model_copy(update={"name": "另一家示例公司"})})
+    await approve_new(env, engine, other, "冀ICP备20250001号-1X")
+    filing = await _start(env, engine, "province_number_taken")
+    await to_sms(filing)
+    await filing.verify_all()
+    await filing.wait_stage(Stage.PROVINCIAL_REVIEW)
+    await filing.province("approve", filing_number="冀ICP备20250001号-1X")
+    await filing.wait_for(lambda s: s.ignored.get("province_decision") == 1)
+    await filing.province("approve", filing_number=NUMBER)
+    return filing
+
+
+async def continued_on_long_history(env: WorkflowEnvironment, engine: Any) -> Filing:
+    """L10: a flood of messages in SMS_VERIFICATION cuts the history; the next run verifies."""
+    filing = await _start(env, engine, "continued_on_long_history",
+                          policy=FilingPolicy(history_events_before_continue=200))
+    await to_sms(filing)
+    for _ in range(3):
+        for _ in range(100):
+            await filing.platform("approve")
+    await filing.wait_for(lambda s: s.ignored.get("platform_decision") == 300)
+    await _verify_and_approve(filing)
     return filing
 
 
@@ -201,15 +260,15 @@ PATHS: dict[str, Path_] = {
     for fn in (
         happy_path, happy_path_two_verifiers, platform_reject_resubmit, province_reject_withdraw,
         sms_resend_then_verified, sms_timeout, sms_attempts_exhausted, platform_sla_breach,
-        withdraw, expiry, cancel_access, cancel_mini_program, out_of_turn,
+        withdraw, expiry, cancel_access, cancel_mini_program, cancel_subject_sms_ignored, out_of_turn,
+        province_number_taken, continued_on_long_history,
     )
 }
 
 
 async def _record_handover_failed(env: WorkflowEnvironment, settings: Settings) -> Filing:
     desk = FlakyDesk(settings.data_dir, permanent=True)
-    async with Worker(env.client, task_queue=settings.task_queue, workflows=WORKFLOWS,
-                      activities=activities_with(settings, desk)):
+    async with Workers(env.client, settings, activities_with(settings, desk)):
         filing = await _start(env, SimpleNamespace(task_queue=settings.task_queue, data_dir=settings.data_dir),
                               "handover_failed")
         await filing.wait_stage(Stage.RETURNED)
@@ -221,8 +280,7 @@ async def _record_handover_failed(env: WorkflowEnvironment, settings: Settings) 
 async def _record_provisional_deadline(env: WorkflowEnvironment, settings: Settings) -> Filing:
     now = await env.get_current_time()
     calendar = BusinessCalendar(settings.calendar_path, official_until=min(now.year - 1, 2026))
-    async with Worker(env.client, task_queue=settings.task_queue, workflows=WORKFLOWS,
-                      activities=engine_activities(settings, calendar)):
+    async with Workers(env.client, settings, engine_activities(settings, calendar)):
         filing = await _start(env, SimpleNamespace(task_queue=settings.task_queue, data_dir=settings.data_dir),
                               "provisional_deadline")
         await filing.wait_for(lambda s: s.deadline is not None and s.deadline.provisional)
@@ -240,28 +298,35 @@ SPECIAL: dict[str, Callable[[WorkflowEnvironment, Settings], Awaitable[Filing]]]
 }
 
 
-async def record(name: str, workdir: Path) -> Path:
-    """Drive one path to its end on a fresh server; check it replays; write its history."""
+async def record(name: str, workdir: Path) -> list[Path]:
+    """Drive one path to its end on a fresh server; check every run replays; write each run's
+    history: `<name>.json` for a filing of one run, `<name>.run<N>.json` for one that continued."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(test_server()), data_converter=history_converter()
     )
     try:
         await register_search_attributes(env.client, "default")
         settings = Settings(data_dir=workdir / name, task_queue=f"record-{name}", keys_file=KEYS_PATH)
+        await prepare_data_dir(settings)
         if name in SPECIAL:
             filing = await SPECIAL[name](env, settings)
         else:
-            async with Worker(env.client, task_queue=settings.task_queue, workflows=WORKFLOWS,
-                              activities=engine_activities(settings)):
+            async with Workers(env.client, settings, engine_activities(settings)):
                 filing = await PATHS[name](env, SimpleNamespace(task_queue=settings.task_queue, data_dir=settings.data_dir))
                 await filing.handle.result()
-        history = await filing.handle.fetch_history()
-        await Replayer(workflows=WORKFLOWS, data_converter=history_converter()).replay_workflow(history)
+        histories: list[WorkflowHistory] = await runs_of(filing)
+        replayer = Replayer(workflows=WORKFLOWS, data_converter=history_converter())
+        for history in histories:
+            await replayer.replay_workflow(history)
     finally:
         await env.shutdown()
-    target = HISTORY_DIR / f"{name}.json"
-    target.write_text(history.to_json() + "\n", encoding="utf-8")
-    return target
+    for stale in HISTORY_DIR.glob(f"{name}.*json"):
+        stale.unlink()
+    names = [f"{name}.json"] if len(histories) == 1 else [f"{name}.run{i}.json" for i in range(1, len(histories) + 1)]
+    targets = [HISTORY_DIR / file for file in names]
+    for target, history in zip(targets, histories, strict=True):
+        target.write_text(history.to_json() + "\n", encoding="utf-8")
+    return targets
 
 
 async def main(names: list[str]) -> None:
@@ -270,8 +335,8 @@ async def main(names: list[str]) -> None:
         raise SystemExit(f"unknown paths {sorted(unknown)}; known: {sorted([*PATHS, *SPECIAL])}")
     with tempfile.TemporaryDirectory(prefix="record-histories-") as workdir:
         for name in names or [*PATHS, *SPECIAL]:
-            path = await record(name, Path(workdir))
-            print(f"recorded {path.relative_to(HISTORY_DIR.parents[1])}")
+            for path in await record(name, Path(workdir)):
+                print(f"recorded {path.relative_to(HISTORY_DIR.parents[1])}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from adapters.materials_local import FileMaterialStore
 from adapters.sms_outbox import OUTBOX_NAME
 from engine.launch import start_cancellation, start_filing
 from engine.updates import answer_of
+from engine.keys import Keyring
 from engine.sealing import Sealer
 from engine.wiring import WORKFLOWS
 from filing.examples import example_materials
@@ -132,7 +133,7 @@ class Filing:
     async def result(self) -> FilingOutcome:
         """The outcome, after checking that the history replays on today's workflow code."""
         outcome = await self.handle.result()
-        replayer = Replayer(workflows=WORKFLOWS, data_converter=TEST_CONVERTER)
+        replayer = Replayer(workflows=WORKFLOWS, data_converter=self.env.client.data_converter)
         await replayer.replay_workflow(await self.handle.fetch_history())
         return outcome
 
@@ -150,9 +151,10 @@ async def store_example_materials(data_dir: Path) -> None:
         await store.put(content)
 
 
-def registry_of(data_dir: Path) -> SqlRegistry:
-    """The engine's registry (SQLite in its data dir, migrated by `make_engine`)."""
-    return SqlRegistry(f"sqlite:///{data_dir / 'registry.db'}", Sealer(TEST_KEYS.payload))
+def registry_of(data_dir: Path, keys: Keyring = TEST_KEYS.payload) -> SqlRegistry:
+    """The engine's registry (SQLite in its data dir, migrated by `make_engine`); people on
+    record are sealed with the engine's payload keys."""
+    return SqlRegistry(f"sqlite:///{data_dir / 'registry.db'}", Sealer(keys))
 
 
 async def file_in_registry(data_dir: Path, application: Application, number: str, approved_at: datetime) -> None:

@@ -10,6 +10,7 @@ patch is deprecated.
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -32,8 +33,11 @@ LEGACY = sorted(LEGACY_DIR.glob("*.json"))
 #: The lifecycle paths the issue names; each must have a recorded history.
 REQUIRED = {
     "happy_path", "platform_reject_resubmit", "sms_timeout", "sms_attempts_exhausted",
-    "platform_sla_breach", "withdraw", "expiry", "cancel_access",
+    "platform_sla_breach", "withdraw", "expiry", "cancel_access", "cancel_mini_program",
+    "cancel_subject_sms_ignored", "province_number_taken", "continued_on_long_history",
 }
+#: Every path recorded on the shape before outside effects became regular activities.
+SHAPE_PATCH = "effects-as-activities"
 PATCH = "notify-applicant-on-sla-breach"
 BEFORE_PATCH = LEGACY_DIR / f"platform_sla_breach.before-{PATCH}.json"
 
@@ -47,8 +51,27 @@ def markers(path: Path) -> list[str]:
     return [e["markerRecordedEventAttributes"]["markerName"] for e in events if "markerRecordedEventAttributes" in e]
 
 
+def patches(path: Path) -> set[str]:
+    """The patch ids a history's `core_patch` markers record."""
+    events = json.loads(path.read_text(encoding="utf-8"))["events"]
+    found = set()
+    for event in events:
+        marker = event.get("markerRecordedEventAttributes", {})
+        if marker.get("markerName") == "core_patch":
+            for payload in marker["details"]["patch-data"]["payloads"]:
+                found.add(json.loads(base64.b64decode(payload["data"]))["id"])
+    return found
+
+
 def test_every_required_path_is_recorded():
-    assert REQUIRED <= {p.stem for p in HISTORIES}
+    assert REQUIRED <= {p.name.split(".")[0] for p in HISTORIES}
+
+
+def test_continued_filings_are_recorded_run_by_run():
+    runs = sorted(p.name for p in HISTORIES if p.name.startswith("platform_reject_resubmit."))
+    assert runs == ["platform_reject_resubmit.run1.json", "platform_reject_resubmit.run2.json"]
+    first = json.loads((HISTORY_DIR / runs[0]).read_text(encoding="utf-8"))["events"][-1]
+    assert "workflowExecutionContinuedAsNewEventAttributes" in first
 
 
 @pytest.mark.parametrize("path", HISTORIES + LEGACY, ids=lambda p: str(p.relative_to(HISTORY_DIR)))
@@ -84,6 +107,36 @@ class _UnguardedChange(FilingWorkflow):
         self._publish()
         await self._escalate("sla_breached", f"{self._s.stage.value} SLA passed without a decision")
         await self._notify("review_overdue", [Channel.IN_APP], detail=self._s.stage.value)
+
+
+def test_the_shape_change_is_versioned_and_the_earlier_shape_kept():
+    earlier = [p for p in LEGACY if p.name.endswith(f".before-{SHAPE_PATCH}.json")]
+    assert {p.name.split(".")[0] for p in earlier} >= {"happy_path", "sms_timeout", "cancel_access", "handover_failed"}
+    assert all(SHAPE_PATCH not in patches(p) for p in earlier)
+    assert SHAPE_PATCH in patches(HISTORY_DIR / "happy_path.json")
+
+
+@workflow.defn(name="FilingWorkflow")
+class _UnversionedShape(FilingWorkflow):
+    """Today's shape without `workflow.patched`: every filing, old ones too, on regular activities."""
+
+    @workflow.init
+    def __init__(self, start: FilingInput) -> None:
+        super().__init__(start)
+        self._shape = True
+
+    @workflow.run
+    async def run(self, start: FilingInput) -> FilingOutcome:
+        return await super().run(start)
+
+
+async def test_the_shape_change_without_its_patch_would_break_running_filings():
+    replayer = Replayer(
+        workflows=[_UnversionedShape], data_converter=history_converter(), workflow_runner=UnsandboxedWorkflowRunner()
+    )
+    legacy = LEGACY_DIR / f"happy_path.before-{SHAPE_PATCH}.json"
+    result = await replayer.replay_workflow(load(legacy), raise_on_replay_failure=False)
+    assert result.replay_failure is not None
 
 
 async def test_the_change_without_its_patch_would_break_running_filings():
