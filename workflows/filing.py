@@ -824,10 +824,13 @@ class FilingWorkflow:
         """Decode a signal ourselves, so that a malformed one is counted and recorded as
         ignored (L9) instead of being dropped by the SDK without a trace."""
         try:
-            return workflow.payload_converter().from_payload(payload.payload, model)
+            decoded = workflow.payload_converter().from_payload(payload.payload, model)
         except Exception as err:  # any payload at all: recorded, never a failed workflow task
             self._ignore(signal, "malformed payload", schema_errors(err))
             return None
+        if decoded is None:  # a null payload decodes to None without complaint
+            self._ignore(signal, "empty payload", f"a {model.__name__} object is required")
+        return decoded
 
     def _why_not(self, stage: Stage, attempt: int | None, pending: object) -> str | None:
         s = self._s

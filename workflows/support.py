@@ -87,9 +87,12 @@ def parse_update(model: type[M], payload: RawValue, *, personal: bool = False) -
             "(--codec-endpoint http://127.0.0.1:8081 --codec-auth 'Bearer <token>')"
         )
     try:
-        return workflow.payload_converter().from_payload(payload.payload, model)
+        decoded = workflow.payload_converter().from_payload(payload.payload, model)
     except Exception as err:  # any payload at all: refused with its reason, never a failed task
         raise Refused(f"invalid {model.__name__}: {schema_errors(err)}") from None
+    if decoded is None:  # a null payload decodes to None without complaint
+        raise Refused(f"invalid {model.__name__}: an object is required, not null")
+    return decoded
 
 
 def cause(err: BaseException) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
@@ -26,6 +27,7 @@ from filing.messages import (
     SmsResendRequest,
     WithdrawRequest,
 )
+from filing.messages import Stage
 from tests.unit.test_properties import VALID_MESSAGES, json_values, mutated
 from tests.workflow.test_lifecycle import new_filing, to_sms
 
@@ -41,14 +43,49 @@ async def failed_tasks(handle) -> list[Any]:  # type: ignore[no-untyped-def]
     return [e async for e in handle.fetch_history_events() if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
 
 
-@settings(max_examples=1, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.lists(message, min_size=40, max_size=40))
-async def test_random_messages_are_applied_refused_or_ignored_never_a_failed_task(env, engine, batch):
-    filing = await new_filing(env, engine, appid="wx" + "e" * 16)
+#: Timeline events that mean a decision was taken (a signal applied, not ignored).
+DECISIONS = {"platform_approved", "platform_rejected", "province_rejected", "approved"}
+STAGES = ("PLATFORM_REVIEW", "SMS_VERIFICATION", "PROVINCIAL_REVIEW", "RETURNED")
+
+
+async def at_stage(env, engine, stage: str):  # type: ignore[no-untyped-def]
+    filing = await new_filing(env, engine)
+    if stage == "RETURNED":
+        await filing.wait_stage(Stage.PLATFORM_REVIEW)
+        await filing.platform("reject", reasons=[{"field": "mini_program.name", "error": "名称不规范"}])
+        await filing.wait_stage(Stage.RETURNED)
+        return filing
     await to_sms(filing)
+    if stage == "PLATFORM_REVIEW":  # a fresh one: the first went on
+        filing = await new_filing(env, engine)
+        await filing.wait_stage(Stage.PLATFORM_REVIEW)
+    elif stage == "PROVINCIAL_REVIEW":
+        await filing.verify_all()
+        await filing.wait_stage(Stage.PROVINCIAL_REVIEW)
+    return filing
+
+
+def taken(status) -> int:  # type: ignore[no-untyped-def]
+    """Signals the filing has dealt with: ignored (counted) or applied (a decision taken)."""
+    return sum(status.ignored.get(name, 0) for name in SIGNALS) + sum(e.event in DECISIONS for e in status.timeline)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@settings(max_examples=1, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+          phases=[Phase.generate])  # one batch per stage; a failure is reported as drawn, not shrunk
+@given(batch=st.lists(message, min_size=60, max_size=60))
+async def test_random_messages_in_every_stage_are_applied_refused_or_counted(env, engine, stage, batch):
+    """60 random messages per stage, 240 in all: a signal is applied or counted as ignored
+    (L9, L10), an update is applied or refused by its validator naming why; never a failed
+    workflow task."""
+    filing = await at_stage(env, engine, stage)
+    signals = 0
     for name, payload in batch:
         if name in SIGNALS:
+            before = taken(await filing.status())
             await filing.handle.signal(name, payload)
+            signals += 1
+            await filing.wait_for(lambda s, b=before: taken(s) == b + 1 or s.stage.is_terminal, timeout=10)
             continue
         try:
             await filing.handle.execute_update(name, payload, result_type=dict)
@@ -58,6 +95,7 @@ async def test_random_messages_are_applied_refused_or_ignored_never_a_failed_tas
             assert cause.message.strip()
     status = await filing.status()  # still answering
     assert status.filing_id == filing.handle.id
+    assert signals > 0
     assert await failed_tasks(filing.handle) == []
 
 

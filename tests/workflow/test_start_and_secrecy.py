@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -39,8 +40,14 @@ async def test_a_finished_filing_does_not_block_a_new_one(env, engine):
     await filing.wait_stage(Stage.PLATFORM_REVIEW)
     await filing.handle.execute_update("withdraw", {"reason": "换个名字"}, result_type=dict)
     assert (await filing.result()).stage is Stage.WITHDRAWN
-    again = await launch(env, engine.task_queue, engine.data_dir, filing.application)
-    await again.wait_stage(Stage.PLATFORM_REVIEW)
+    again = await launch(env, engine.task_queue, engine.data_dir, filing.application)  # the same file again
+    await again.wait_for(lambda s: any(e.event == "handed_over" for e in s.timeline))
+    # ... with its own effects: its own hand-over (not the first filing's, found by key) and notices.
+    desk = [json.loads(line) for line in (engine.data_dir / "handovers.jsonl").read_text().splitlines()]
+    assert [h["idempotency_key"].split(":")[0] for h in desk] == [filing.key, again.key]
+    await again.platform("approve")
+    await again.wait_for(lambda s: s.stage is Stage.SMS_VERIFICATION and s.sms is not None)
+    assert [m["idempotency_key"].split(":")[0] for m in again.outbox()] == [again.key]
 
 
 async def test_sent_code_appears_in_no_history_query_or_log(env, engine, caplog):
