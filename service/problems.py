@@ -39,6 +39,8 @@ class ProblemDetail(BaseModel):
     why: str | None = Field(default=None, description="Why a decision or message was not applied (409, L9).")
     stage: str | None = Field(default=None, description="The filing's stage, when it explains the refusal.")
     filing_id: str | None = None
+    answer: dict[str, Any] | None = Field(
+        default=None, description="The SPEC §7 answer a refusal carries (e.g. verify: no_valid_code, attempts left).")
 
 
 class Problem(Exception):

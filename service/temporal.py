@@ -80,8 +80,11 @@ class Temporal:
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.type == "Refused":
+                # Some refusals carry the §7 answer a client shows (`no_valid_code`, `resend_limit_reached`).
+                answer = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else None
+                extra = {"answer": answer} if answer is not None else {}
                 raise Problem(409, f"not applied: {cause.message}", kind="refused", title="Not applied",
-                              why=cause.message, filing_id=filing_id) from None
+                              why=cause.message, filing_id=filing_id, **extra) from None
             raise Problem(503, f"{what} failed in the filing: {cause}", kind="update-failed",
                           filing_id=filing_id) from None
         except WorkflowUpdateRPCTimeoutOrCancelledError:
