@@ -11,6 +11,7 @@ service that is down raises, is retried, and escalated by the workflow when it s
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from temporalio import activity
@@ -60,7 +61,9 @@ class SubmissionActivities:
 
     @activity.defn(name="check_submission")
     async def check_submission(self, request: SubmissionCheckRequest) -> SubmissionCheck:
-        index, lists = load_preapproval_index(), load_province_materials()
+        # The data files are read once per process: off the event loop, like every file read here.
+        index = await asyncio.to_thread(load_preapproval_index)
+        lists = await asyncio.to_thread(load_province_materials)
         if request.cancellation is not None:
             return await self._check_cancellation(request.cancellation)
         assert request.application is not None
