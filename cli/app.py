@@ -1,18 +1,30 @@
-"""The `filings` command: one binary, commands grouped by role (docs/cli.md).
+"""The `filings` command: one binary, commands grouped by role (docs/cli.md). It talks to
+the filing service by default, or to Temporal with `--direct` (operators).
 
-filings status|timeline|resubmit|withdraw ...     applicant
-filings sms verify|resend ...                      applicant (SMS verification)
-filings platform queue|approve|reject ...          platform reviewer
-filings province queue|approve|reject ...          provincial reviewer
-filings list|start|example|schema ...              operator / integrator
-filings calendar show|refresh ...                  operator
+filings status|timeline|resubmit|withdraw ...         applicant
+filings sms verify|resend ...                          verification site / applicant
+filings materials add ...                              applicant / integrator
+filings application | platform ... | province ...      reviewers
+filings start|cancel|example|list|schema ...           integrator / operator
+filings calendar show|refresh, registry ..., login     operator
+filings lookup ...                                     anyone
 """
 
 from __future__ import annotations
 
 import typer
 
-from cli import applicant, login, materials, operator, registry, reviewers
+from cli import (
+    applicant,
+    application,
+    cancellations,
+    login,
+    lookup,
+    materials,
+    operator,
+    registry,
+    reviewers,
+)
 from engine.process import run_and_exit
 
 app = typer.Typer(
@@ -26,9 +38,12 @@ app = typer.Typer(
 app.add_typer(applicant.app)
 app.add_typer(applicant.sms, name="sms", rich_help_panel="Applicant")
 app.add_typer(materials.app, name="materials", rich_help_panel="Applicant")
+app.add_typer(application.app)
 app.add_typer(reviewers.platform, name="platform", rich_help_panel="Reviewers")
 app.add_typer(reviewers.province, name="province", rich_help_panel="Reviewers")
 app.add_typer(operator.app)
+app.add_typer(cancellations.app)
+app.add_typer(lookup.app)
 app.add_typer(login.app)
 app.add_typer(operator.calendar, name="calendar", rich_help_panel="Operator and integrator")
 app.add_typer(registry.app, name="registry", rich_help_panel="Operator and integrator")

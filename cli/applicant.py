@@ -1,7 +1,10 @@
-"""The applicant's commands: follow a filing, enter the SMS code, resubmit, withdraw.
+"""The applicant's commands (follow a filing, ask for a new code, resubmit, withdraw) and the
+verification site's (enter the 12381 code).
 
-Each one reads `status` first and refuses, naming the stage, when the act cannot apply;
-bad input is refused before anything is sent.
+Bad input is refused before anything is sent. What the filing itself must judge (its
+stage, whether a code is waiting) it answers, with why; a refused message leaves no
+trace. Nothing is checked here that the call's own effect would change, so running the
+same command again after a timeout sends the same call and gets the first answer.
 """
 
 from __future__ import annotations
@@ -13,21 +16,21 @@ from typing import Annotated
 import typer
 
 from cli import parsing, render
+from cli.door import Refused
+from cli.idempotency import body_bytes, call_key, corrected_attempt, filing_anchor
 from cli.options import EXIT_ERROR, CliError, Options, command
 from cli.privacy import shown_mobile
-from cli.remote import fetch_status, require_stage, update
 from engine.batch import read_application, web_ui_link
 from filing.masking import mask_mobile
 from filing.messages import (
-    WITHDRAWABLE,
     FilingStatus,
     Resubmission,
     ResubmitResult,
     SmsResendResult,
     SmsVerifyResult,
-    Stage,
     WithdrawResult,
 )
+from service.principal import Role
 
 app = typer.Typer()
 sms = typer.Typer(
@@ -35,6 +38,9 @@ sms = typer.Typer(
 )
 
 PANEL = "Applicant"
+R = Role
+#: Who may read a filing's status, in the order their saved tokens are tried.
+READERS = (R.APPLICANT, R.OPERATOR, R.PLATFORM_REVIEWER, R.PROVINCE_REVIEWER)
 FilingArg = Annotated[str, typer.Argument(metavar="ID", help="filing-wx… or the bare appid wx…", show_default=False)]
 Mobile = Annotated[
     str, typer.Option("--mobile", metavar="MOBILE", help="The verifier's mobile, as in the application.")
@@ -43,26 +49,33 @@ Mobile = Annotated[
 
 def _masked_only(opts: Options) -> None:
     if opts.reveal and not opts.as_json:
-        opts.note("note: the workflow publishes masked data only (SPEC §9); --reveal has nothing to unmask here")
+        opts.note("note: the filing's status is masked at the source (SPEC §9); --reveal has nothing to unmask here "
+                  "(`filings application` shows a reviewer or the applicant the application itself)")
 
 
-@command(app, rich_help_panel=PANEL)
+def _target(filing: str) -> tuple[str, str]:
+    filing_id = parsing.filing_id(filing)
+    return filing_id, parsing.appid_of(filing_id)
+
+
+@command(app, rich_help_panel=PANEL, roles=READERS)
 async def status(opts: Options, filing: FilingArg) -> None:
     """Where a filing stands: stage, attempt, deadline, SLA, SMS per verifier, last return, filing number."""
-    filing_id = parsing.filing_id(filing)
-    current = await fetch_status(await opts.client(), filing_id)
+    filing_id, appid = _target(filing)
+    current = await opts.door().status(appid)
     if opts.as_json:
         opts.emit_json(current.model_dump(mode="json"))
         return
     _masked_only(opts)
-    opts.out.print(render.status_view(current, web_ui_link(opts.settings, filing_id), datetime.now(UTC)))
+    link = web_ui_link(opts.settings, filing_id) if opts.direct else None
+    opts.out.print(render.status_view(current, link, datetime.now(UTC)))
 
 
-@command(app, rich_help_panel=PANEL)
+@command(app, rich_help_panel=PANEL, roles=READERS)
 async def timeline(opts: Options, filing: FilingArg) -> None:
     """Everything that happened to a filing, ignored decisions included (L9)."""
-    filing_id = parsing.filing_id(filing)
-    current = await fetch_status(await opts.client(), filing_id)
+    filing_id, appid = _target(filing)
+    current = await opts.door().status(appid)
     if opts.as_json:
         opts.emit_json([e.model_dump(mode="json") for e in current.timeline])
         return
@@ -70,21 +83,22 @@ async def timeline(opts: Options, filing: FilingArg) -> None:
     opts.out.print(render.timeline_table(filing_id, current.timeline))
 
 
-async def _sms_status(opts: Options, filing_id: str, mobile: str, action: str) -> FilingStatus:
-    """Refuse before sending unless a code is awaited and `mobile` looks like one of the
-    verifiers (the status shows masked mobiles; the workflow's validator has the last word)."""
-    current = await fetch_status(await opts.client(), filing_id)
-    require_stage(current, Stage.SMS_VERIFICATION, action)
+def _require_verifier(current: FilingStatus, mobile: str, action: str, reveal: bool) -> None:
+    """The mobile must look like one of the filing's verifiers (the status shows masked
+    mobiles; the filing has the last word). Who the verifiers are never changes."""
     verifiers = [v.mobile for v in current.sms.verifiers] if current.sms else []
-    if mask_mobile(mobile) not in verifiers:
+    if verifiers and mask_mobile(mobile) not in verifiers:
         raise CliError(
-            f"cannot {action}: {shown_mobile(mobile, opts.reveal)} is not a verifier of {filing_id} "
-            f"(verifiers: {', '.join(verifiers) or 'none'}); nothing was sent"
+            f"cannot {action}: {shown_mobile(mobile, reveal)} is not a verifier of {current.filing_id} "
+            f"(verifiers: {', '.join(verifiers)}); nothing was sent"
         )
-    return current
 
 
-@command(sms)
+def _refused(err: Refused) -> CliError:
+    return CliError(f"refused: {err.why}")
+
+
+@command(sms, roles=(R.VERIFICATION_SITE,), mutating=True)
 async def verify(
     opts: Options,
     filing: FilingArg,
@@ -94,11 +108,16 @@ async def verify(
         str, typer.Option("--id-last6", metavar="XXXXXX", help="Last 6 characters of the verifier's ID document.")
     ],
 ) -> int:
-    """Enter a verifier's 12381 code (as on the MIIT site); at most 5 wrong entries per code."""
+    """Enter a verifier's 12381 code (what the MIIT site sends); at most 5 wrong entries per code."""
     entry = parsing.sms_entry(mobile, code, id_last6)
-    filing_id = parsing.filing_id(filing)
-    await _sms_status(opts, filing_id, mobile, "verify a code")
-    answer = await update(await opts.client(), filing_id, "verify_sms_code", entry, SmsVerifyResult)
+    filing_id, appid = _target(filing)
+    # The verification site may not read the filing: the key is the entry itself. A code is
+    # random and used once, so the same entry again is this entry again.
+    key = opts.key(call_key("sms verify", appid, body_bytes(entry)))
+    try:
+        answer = await opts.door().update(appid, "verify_sms_code", entry, SmsVerifyResult, key)
+    except Refused as err:
+        raise _refused(err) from None
     who = shown_mobile(mobile, opts.reveal)
     if opts.as_json:
         opts.emit_json({"filing_id": filing_id, "mobile": who, **answer.model_dump(mode="json")})
@@ -116,14 +135,20 @@ async def verify(
     return 0 if answer.result == "verified" else EXIT_ERROR
 
 
-@command(sms)
+@command(sms, roles=(R.APPLICANT,), mutating=True)
 async def resend(opts: Options, filing: FilingArg, mobile: Mobile) -> int:
     """Ask for a new code (one resend per verifier; the 24 h window is not extended)."""
     request = parsing.resend_request(mobile)
-    filing_id = parsing.filing_id(filing)
-    await _sms_status(opts, filing_id, mobile, "resend a code")
-    answer = await update(await opts.client(), filing_id, "request_sms_resend", request, SmsResendResult)
+    filing_id, appid = _target(filing)
+    door = opts.door()
+    current = await door.status(appid)
+    _require_verifier(current, mobile, "resend a code", opts.reveal)
+    key = opts.key(call_key("sms resend", appid, body_bytes(request), filing_anchor(current), current.attempt))
     who = shown_mobile(mobile, opts.reveal)
+    try:
+        answer = await door.update(appid, "request_sms_resend", request, SmsResendResult, key)
+    except Refused as err:
+        raise CliError(f"not sent to {who}: {err.why}") from None
     if opts.as_json:
         opts.emit_json({"filing_id": filing_id, "mobile": who, **answer.model_dump(mode="json")})
     elif answer.sent:
@@ -133,47 +158,51 @@ async def resend(opts: Options, filing: FilingArg, mobile: Mobile) -> int:
     return 0 if answer.sent else EXIT_ERROR
 
 
-@command(app, rich_help_panel=PANEL)
+@command(app, rich_help_panel=PANEL, roles=(R.APPLICANT,), mutating=True)
 async def resubmit(
     opts: Options,
     filing: FilingArg,
     file: Annotated[Path, typer.Argument(metavar="FILE.json", help="The corrected application.")],
 ) -> None:
     """Send a corrected application for a RETURNED filing (checked by R1–R8 first)."""
-    filing_id = parsing.filing_id(filing)
+    filing_id, appid = _target(filing)
     checked = read_application(file)
     if checked.outcome == "unreadable":
         raise CliError(f"{file}: {checked.error}")
+    if checked.cancellation is not None:
+        raise CliError(f"{file} is a cancellation request: a cancellation cannot be resubmitted; nothing was sent")
     if checked.outcome == "rejected":
         if opts.as_json:
-            opts.emit_json(
-                {
-                    "filing_id": filing_id,
-                    "resubmitted": False,
-                    "violations": [render.violation_json(v, checked.document, opts.reveal) for v in checked.violations],
-                }
-            )
+            opts.emit_json({
+                "filing_id": filing_id,
+                "resubmitted": False,
+                "violations": [render.violation_json(v, checked.document, opts.reveal) for v in checked.violations],
+            })
         else:
             opts.err.print(render.violations_table(checked, opts.reveal))
         raise CliError(f"{file} breaks {len(checked.violations)} rule(s); nothing was sent")
     assert checked.application is not None
-    if checked.application.appid != parsing.appid_of(filing_id):
+    if checked.application.appid != appid:
         raise CliError(
             f"{file} is for {checked.application.appid}, not {filing_id}: a new appid is a new filing "
             "(filings start); nothing was sent"
         )
-    current = await fetch_status(await opts.client(), filing_id)
-    require_stage(current, Stage.RETURNED, "resubmit")
-    answer = await update(
-        await opts.client(), filing_id, "resubmit", Resubmission(application=checked.application), ResubmitResult
-    )
+    door = opts.door()
+    current = await door.status(appid)
+    resubmission = Resubmission(application=checked.application)
+    key = opts.key(call_key("resubmit", appid, body_bytes(resubmission), filing_anchor(current),
+                            corrected_attempt(current)))
+    try:
+        answer = await door.update(appid, "resubmit", resubmission, ResubmitResult, key)
+    except Refused as err:
+        raise _refused(err) from None
     if opts.as_json:
         opts.emit_json({"filing_id": filing_id, "resubmitted": True, **answer.model_dump(mode="json")})
     else:
         opts.say(f"resubmitted {filing_id}: attempt {answer.attempt} goes to platform review", style="green")
 
 
-@command(app, rich_help_panel=PANEL)
+@command(app, rich_help_panel=PANEL, roles=(R.APPLICANT,), mutating=True)
 async def withdraw(
     opts: Options,
     filing: FilingArg,
@@ -181,10 +210,14 @@ async def withdraw(
 ) -> None:
     """Withdraw a filing (SUBMITTED, PLATFORM_REVIEW before approval, RETURNED)."""
     request = parsing.withdraw_request(reason)
-    filing_id = parsing.filing_id(filing)
-    current = await fetch_status(await opts.client(), filing_id)
-    require_stage(current, WITHDRAWABLE, "withdraw")
-    answer = await update(await opts.client(), filing_id, "withdraw", request, WithdrawResult)
+    filing_id, appid = _target(filing)
+    door = opts.door()
+    current = await door.status(appid)
+    key = opts.key(call_key("withdraw", appid, body_bytes(request), filing_anchor(current)))
+    try:
+        answer = await door.update(appid, "withdraw", request, WithdrawResult, key)
+    except Refused as err:
+        raise _refused(err) from None
     if opts.as_json:
         opts.emit_json({"filing_id": filing_id, **answer.model_dump(mode="json")})
     else:

@@ -6,6 +6,9 @@ production tokens come from the identity provider and this command refuses.
 
     export TOKEN=$(filings login --role platform_reviewer --sub r-01)
     curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8400/v1/filings
+
+With `--save` the token is kept for its role instead of printed (`cli.tokens`: owner-only,
+in the user's configuration directory), and every `filings` command of that role uses it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import typer
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 
+from cli import tokens
 from engine.settings import load_settings
 from service.principal import InvalidClaims, Role
 from service.tokens import SigningKeyMissing, issue_token, load_local_signing_key
@@ -49,8 +53,10 @@ def login(
                                                     help="An applicant's mini-program (wx…); repeatable.")] = None,
     ttl: Annotated[str | None, typer.Option("--ttl", metavar="DURATION",
                                             help="Lifetime: PT8H, P1D or seconds (default FILINGS_API__TOKEN_TTL).")] = None,
+    save: Annotated[bool, typer.Option("--save", help="Keep it for this role's `filings` commands instead of "
+                                                      "printing it (~/.config/filings/tokens/<role>, 0600).")] = False,
 ) -> None:
-    """Print a bearer token for the local filing service (the token alone, on stdout)."""
+    """Print a bearer token for the local filing service (the token alone, on stdout), or --save it."""
     err = Console(stderr=True, highlight=False)
     lifetime = _ttl(ttl)
     try:
@@ -70,4 +76,14 @@ def login(
     except (SigningKeyMissing, InvalidClaims, ValueError) as problem:
         err.print(f"error: {problem}", style="red", markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
-    typer.echo(token)
+    if not save:
+        typer.echo(token)
+        return
+    try:
+        path = tokens.save(role, token)
+    except OSError as problem:
+        err.print(f"error: cannot save the token: {problem}", style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    until = tokens.Token(token, str(path)).expires_at()
+    err.print(f"saved a {role.value} token for {sub or role.value} to {path}"
+              + (f" (valid until {until:%Y-%m-%d %H:%M} UTC)" if until else ""), markup=False, soft_wrap=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,15 +11,26 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from temporalio.service import RPCError, RPCStatusCode
 
 from cli import parsing, render
-from cli.options import EXIT_ERROR, CliError, Options, command
-from cli.visibility import build_query, fetch_rows
-from engine.batch import LaunchResult, example_document, launch_file, web_ui_link
+from cli.door import Filters, MaterialRefused
+from cli.idempotency import body_bytes, call_key, fresh_key, start_context
+from cli.options import (
+    EXIT_ERROR,
+    EXIT_UNCONFIRMED,
+    EXIT_USAGE,
+    CliError,
+    Options,
+    command,
+)
+from engine.batch import LaunchResult, example_document, read_application, web_ui_link
 from filing import messages as m
 from filing.calendar import BusinessCalendar, CalendarDataError
+from filing.examples import example_materials
 from filing.models import Application, FilingKind
+from service.principal import Role
+
+R = Role
 
 app = typer.Typer()
 calendar = typer.Typer(no_args_is_help=True, help="The business calendar (SPEC §5): show a year, refresh deadlines.")
@@ -26,7 +38,7 @@ calendar = typer.Typer(no_args_is_help=True, help="The business calendar (SPEC �
 PANEL = "Operator and integrator"
 
 
-@command(app, "list", rich_help_panel=PANEL)
+@command(app, "list", rich_help_panel=PANEL, roles=(R.OPERATOR, R.PLATFORM_REVIEWER, R.PROVINCE_REVIEWER))
 async def list_filings(
     opts: Options,
     stage: Annotated[
@@ -45,30 +57,52 @@ async def list_filings(
     running: Annotated[bool, typer.Option("--running", help="Running filings only.")] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="Show at most this many.")] = 200,
 ) -> None:
-    """Filings on this task queue (newest first), filtered on the §7 search attributes."""
+    """Filings filtered on the §7 search attributes (service: oldest deadline first; direct: newest first)."""
     now = datetime.now(UTC)
-    query = build_query(
-        opts.settings.task_queue,
-        stages=stage or [],
-        provinces=[parsing.province_prefix(p) for p in province or []],
-        kinds=kind or [],
-        overdue=overdue,
-        provisional=provisional,
-        running=running,
-        now=now,
-    )
-    client = await opts.client()
-    rows = await fetch_rows(client, query, limit=limit)
+    filters = Filters(stages=stage or [], provinces=[parsing.province_prefix(p) for p in province or []],
+                      kinds=kind or [], overdue=overdue, provisional=provisional, running=running)
+    found = await opts.door().rows(filters, limit)
     if opts.as_json:
-        opts.emit_json([r.as_json(now) for r in rows])
+        opts.emit_json([r.as_json(now) for r in found.rows])
         return
-    total = (await client.count_workflows(query)).count
-    shown = f"{len(rows)} of {total}" if total > len(rows) else str(len(rows))
-    opts.out.print(render.rows_table(rows, now, f"{shown} filing(s)"))
-    opts.note(f"query: {query}")
+    shown = f"{len(found.rows)} of {found.total}" if found.total > len(found.rows) else str(len(found.rows))
+    opts.out.print(render.rows_table(found.rows, now, f"{shown} filing(s)"))
+    if found.query:
+        opts.note(f"query: {found.query}")
 
 
-@command(app, rich_help_panel=PANEL)
+async def launch(opts: Options, checked: LaunchResult, submission_id: str | None) -> tuple[LaunchResult, bool]:
+    """Start one checked file or request through the door; (result, whether the answer was lost)."""
+    if not checked.ok:
+        return checked, False
+    request = checked.application or checked.cancellation
+    assert request is not None
+    door = opts.door()
+    # A start re-run after a timeout must derive the same key: what it follows is the appid's
+    # filing only when that one has finished (then this is a new filing, not a repeat).
+    current = None if door.direct else await door.find(request.appid)
+    key = opts.key(call_key("start", request.appid, body_bytes(request), start_context(current)))
+    try:
+        return await door.start(checked, key, submission_id), False
+    except CliError as err:
+        if err.code != EXIT_UNCONFIRMED:
+            raise
+        return dataclasses.replace(checked, outcome="refused", error=err.message), True
+
+
+def summary(opts: Options, results: list[LaunchResult], lost: int) -> int:
+    counts = {k: sum(r.outcome == k for r in results) for k in ("started", "already_running")}
+    counts["rejected"] = len(results) - counts["started"] - counts["already_running"]
+    if opts.as_json:
+        opts.emit_json({"results": [_result_json(opts, r) for r in results], "summary": counts})
+    else:
+        _print_start(opts, results, counts)
+    if counts["rejected"] == 0:
+        return 0
+    return EXIT_UNCONFIRMED if lost == counts["rejected"] else EXIT_ERROR
+
+
+@command(app, rich_help_panel=PANEL, roles=(R.APPLICANT, R.OPERATOR), mutating=True)
 async def start(
     opts: Options,
     files: Annotated[list[Path], typer.Argument(metavar="FILE.json...", help="Application files.", show_default=False)],
@@ -77,29 +111,27 @@ async def start(
         typer.Option(
             "--submission-id",
             metavar="ID",
-            help="The caller's submission id (one file only; default: derived from its content).",
+            help="Direct mode: the caller's submission id (one file only; default: derived from its content).",
         ),
     ] = None,
 ) -> int:
-    """Check and start filings from application files (what starter.py does), with a summary."""
+    """Check and start filings from application (or cancellation request) files, with a summary."""
     if submission_id and len(files) > 1:
-        raise CliError("--submission-id names one submission: give one file with it")
-    client = await opts.client()
+        raise CliError("--submission-id names one submission: give one file with it", EXIT_USAGE)
+    if opts.idempotency_key and len(files) > 1:
+        raise CliError("--idempotency-key names one call: give one file with it", EXIT_USAGE)
     results: list[LaunchResult] = []
+    lost = 0
     columns = (TextColumn("starting"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"))
     with Progress(*columns, console=opts.err, transient=True, disable=opts.as_json or len(files) < 2) as progress:
         task = progress.add_task("", total=len(files))
         for path in files:
             progress.update(task, description=str(path))
-            results.append(await launch_file(client, opts.settings, path, submission_id))
+            result, unanswered = await launch(opts, read_application(path), submission_id)
+            results.append(result)
+            lost += unanswered
             progress.advance(task)
-    counts = {k: sum(r.outcome == k for r in results) for k in ("started", "already_running")}
-    counts["rejected"] = len(results) - counts["started"] - counts["already_running"]
-    if opts.as_json:
-        opts.emit_json({"results": [_result_json(opts, r) for r in results], "summary": counts})
-    else:
-        _print_start(opts, results, counts)
-    return 0 if counts["rejected"] == 0 else EXIT_ERROR
+    return summary(opts, results, lost)
 
 
 def _result_json(opts: Options, r: LaunchResult) -> dict[str, Any]:
@@ -107,7 +139,7 @@ def _result_json(opts: Options, r: LaunchResult) -> dict[str, Any]:
         "file": str(r.path),
         "outcome": r.outcome,
         "filing_id": r.filing_id,
-        "web_ui": web_ui_link(opts.settings, r.filing_id) if r.filing_id else None,
+        "web_ui": web_ui_link(opts.settings, r.filing_id) if r.filing_id and opts.direct else None,
         "error": r.error,
         "violations": [render.violation_json(v, r.document, opts.reveal) for v in r.violations],
     }
@@ -120,7 +152,7 @@ def _print_start(opts: Options, results: list[LaunchResult], counts: dict[str, i
             opts.out.print(render.violations_table(r, opts.reveal))
         elif r.error:
             opts.say(f"{r.path}: {r.error}", style="red")
-        elif r.filing_id:
+        elif r.filing_id and opts.direct:
             opts.say(f"{r.filing_id}: {web_ui_link(opts.settings, r.filing_id)}")
     opts.say(
         f"{counts['started']} started, {counts['already_running']} already running, {counts['rejected']} rejected",
@@ -128,15 +160,32 @@ def _print_start(opts: Options, results: list[LaunchResult], counts: dict[str, i
     )
 
 
-@command(app, rich_help_panel=PANEL)
-async def example(opts: Options, file: Annotated[Path, typer.Argument(metavar="FILE.json")]) -> None:
-    """Write a valid example application to start from."""
+async def store_example(opts: Options) -> tuple[Application, str, set[str]]:
+    """The example application and its text, its scans stored first through the door (the
+    service, or the store): a file is written only once everything it names is there."""
     application, text = example_document()
+    named = {sha256 for _, sha256 in application.materials()}
+    door = opts.door()
+    for sha256, content in example_materials().items():
+        if sha256 in named:
+            try:
+                await door.upload(content, call_key("materials add", None, sha256.encode()))
+            except MaterialRefused as err:  # the example's own scans: a broken build, not user input
+                raise CliError(f"the example's material {sha256} was refused: {err.message_en}") from None
+    return application, text, named
+
+
+@command(app, rich_help_panel=PANEL, roles=(R.APPLICANT, R.OPERATOR))
+async def example(opts: Options, file: Annotated[Path, typer.Argument(metavar="FILE.json")]) -> None:
+    """Write a valid example application, its scans stored first, so that `filings start` takes it as it is."""
+    application, text, named = await store_example(opts)
     file.write_text(text, encoding="utf-8")
+    where = "the material store" if opts.direct else "the filing service"
     if opts.as_json:
-        opts.emit_json({"file": str(file), "appid": application.appid})
+        opts.emit_json({"file": str(file), "appid": application.appid, "materials": sorted(named)})
     else:
-        opts.say(f"wrote a valid example application to {file} (appid {application.appid})")
+        opts.say(f"wrote a valid example application to {file} (appid {application.appid}); "
+                 f"its {len(named)} materials are in {where}")
 
 
 def _calendar(opts: Options) -> BusinessCalendar:
@@ -148,7 +197,7 @@ def _calendar(opts: Options) -> BusinessCalendar:
 
 @command(calendar, "show")
 async def calendar_show(opts: Options, year: Annotated[int, typer.Argument(min=1990, max=2200)]) -> None:
-    """A year's public holidays and make-up working days, and where they come from."""
+    """A year's public holidays and make-up working days, and where they come from (local files)."""
     cal = _calendar(opts)
     days = cal.year_days(year)
     if opts.as_json:
@@ -166,29 +215,18 @@ async def calendar_show(opts: Options, year: Annotated[int, typer.Argument(min=1
         opts.note(f"override files: {opts.settings.calendar_path}/<year>.json")
 
 
-@command(calendar, "refresh")
+@command(calendar, "refresh", roles=(R.OPERATOR,), mutating=True)
 async def calendar_refresh(opts: Options) -> None:
-    """Tell every running filing with a provisional deadline to recompute it (`calendar_updated`)."""
-    _calendar(opts)  # a broken override file here would break the worker's recomputation too
-    client = await opts.client()
-    query = build_query(opts.settings.task_queue, provisional=True)
-    signalled, finished = [], []
-    for row in await fetch_rows(client, query):
-        try:
-            await client.get_workflow_handle(row.filing_id, run_id=row.run_id).signal(
-                "calendar_updated", m.CalendarUpdated()
-            )
-            signalled.append(row.filing_id)
-        except RPCError as err:
-            if err.status is not RPCStatusCode.NOT_FOUND:
-                raise
-            finished.append(row.filing_id)  # it finished since the list was read
+    """Load the override files, then tell every running filing with a provisional deadline to recompute it."""
+    # Each refresh is a new call (repeating one is harmless): a fresh key unless one is given.
+    refreshed = await opts.door().refresh_calendar(opts.key(fresh_key("calendar refresh")))
     if opts.as_json:
-        opts.emit_json({"signalled": signalled, "finished_meanwhile": finished, "count": len(signalled)})
+        opts.emit_json({**refreshed.model_dump(mode="json"), "count": refreshed.signalled})
     else:
         opts.say(
-            f"signalled calendar_updated to {len(signalled)} filing(s) with a provisional deadline"
-            + (f" ({len(finished)} finished meanwhile)" if finished else "")
+            f"signalled calendar_updated to {refreshed.signalled} filing(s) with a provisional deadline"
+            + (f" ({len(refreshed.finished_meanwhile)} finished meanwhile)" if refreshed.finished_meanwhile else "")
+            + f"; calendar {refreshed.calendar_version}"
         )
 
 
@@ -201,6 +239,8 @@ MESSAGES: dict[str, tuple[str, type[BaseModel] | None, type[BaseModel] | None]] 
     "request_sms_resend": ("update", m.SmsResendRequest, m.SmsResendResult),
     "resubmit": ("update", m.Resubmission, m.ResubmitResult),
     "withdraw": ("update", m.WithdrawRequest, m.WithdrawResult),
+    "decide_platform": ("update", m.PlatformDecision, m.DecisionResult),
+    "decide_province": ("update", m.ProvinceDecision, m.DecisionResult),
     "status": ("query", None, m.FilingStatus),
 }
 

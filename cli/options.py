@@ -1,10 +1,12 @@
-"""What every `filings` command shares: connection options, `--json`, `--reveal`, and
-turning failures into one line and an exit code.
+"""What every `filings` command shares: the mode (the filing service, or `--direct` on
+Temporal), the service's URL and token, the connection options of direct mode, `--json`,
+`--reveal`, and turning failures into one line and an exit code.
 
 Typer has no shared per-command options (a group callback's options must come before
 the subcommand, `filings --json status ID`, which nobody types). `command` therefore adds
 the common options to each command's own signature, builds `Options` from them and runs
 the command's coroutine, so a command body only does its job and raises `CliError`.
+Commands that change something also get `--idempotency-key` and `--wait`.
 """
 
 from __future__ import annotations
@@ -13,46 +15,68 @@ import asyncio
 import inspect
 import json
 import os
-from collections.abc import Callable, Coroutine
+import re
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from cli.door import Door
+from cli.errors import (  # noqa: F401  (re-exported: the commands' one import for failures)
+    EXIT_ERROR,
+    EXIT_IGNORED,
+    EXIT_NOT_APPLIED,
+    EXIT_OK,
+    EXIT_UNCONFIRMED,
+    EXIT_USAGE,
+    CliError,
+)
+from cli.tokens import Token, choose
 from engine.client import connect
 from engine.settings import Settings, load_settings
-
-# Exit codes (docs/cli.md): 2 is click's usage error.
-EXIT_OK, EXIT_ERROR, EXIT_IGNORED, EXIT_UNCONFIRMED = 0, 1, 3, 4
+from service.principal import Role
 
 CommandFn = Callable[..., Coroutine[Any, Any, int | None]]
 
-
-class CliError(Exception):
-    """A failure the user can act on: printed as `error: <message>`, no traceback."""
-
-    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
-        super().__init__(message)
-        self.message = " ".join(message.split())  # always one line
-        self.code = code
+#: FILINGS_MODE: `http` (the default: through the filing service) or `direct` (operators).
+MODES = ("http", "direct")
+#: What the service accepts as an Idempotency-Key (docs/api.md).
+KEY = re.compile(r"[\x21-\x7e]{1,255}")
+DEFAULT_WAIT = 30.0
 
 
 @dataclass
 class Options:
-    """The common options of one invocation, and its connection (made on first use)."""
+    """The common options of one invocation, and its door to the filings (made on first use)."""
 
     settings: Settings
     as_json: bool = False
     reveal: bool = False
+    direct: bool = False
+    token_given: str | None = None
+    token_from_env: bool = False
+    as_role: Role | None = None
+    #: The roles the command is for, in the order their saved tokens are tried.
+    roles: Sequence[Role] = ()
+    idempotency_key: str | None = None
+    wait: float = DEFAULT_WAIT
     out: Console = field(default_factory=lambda: Console(highlight=False))
     err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
     _client: Client | None = None
+    _door: Door | None = None
+
+    @property
+    def mode(self) -> str:
+        return "direct" if self.direct else "http"
 
     async def client(self) -> Client:
+        """Direct mode's Temporal client, with the payload keys (an operator's)."""
         if self._client is None:
             s = self.settings
             try:
@@ -60,8 +84,31 @@ class Options:
             except RuntimeError as err:
                 raise CliError(f"cannot reach Temporal at {s.temporal_address}: {err}") from None
             except LookupError as err:  # a key this tool needs to read the filings is not configured
-                raise CliError(str(err)) from None
+                raise CliError(f"{err} (direct mode holds the payload keys; without them, drop --direct)") from None
         return self._client
+
+    def token(self) -> Token:
+        return choose(self.token_given, self.token_from_env, self.roles, self.as_role)
+
+    def door(self) -> Door:
+        if self._door is None:
+            if self.direct:
+                from cli.via_temporal import TemporalDoor
+
+                self._door = TemporalDoor(self)
+            else:
+                from cli.via_service import ServiceDoor
+
+                self._door = ServiceDoor(self.settings.api_url, self.token, wait=self.wait, note=self.note)
+        return self._door
+
+    def key(self, derived: str) -> str:
+        """The call's Idempotency-Key (update id in direct mode): `--idempotency-key`, else derived."""
+        return self.idempotency_key or derived
+
+    async def close(self) -> None:
+        if self._door is not None:
+            await self._door.close()
 
     def emit_json(self, data: Any) -> None:
         """Machine-readable output: JSON on stdout, nothing else there."""
@@ -82,9 +129,8 @@ def _keyword(name: str, annotation: Any, default: Any = None) -> inspect.Paramet
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
-def _from_env(flag: str, variable: str, metavar: str, help: str) -> Any:
-    """An option falling back to the worker's environment variable (then to Settings' default)."""
-    return Annotated[str | None, typer.Option(flag, envvar=variable, metavar=metavar, rich_help_panel=PANEL, help=help)]
+def _text(flag: str, metavar: str, help: str, envvar: str | None = None) -> Any:
+    return Annotated[str | None, typer.Option(flag, envvar=envvar, metavar=metavar, rich_help_panel=PANEL, help=help)]
 
 
 def _flag(flag: str, help: str) -> Any:
@@ -92,34 +138,36 @@ def _flag(flag: str, help: str) -> Any:
 
 
 _COMMON = [
-    _keyword(
-        "address",
-        _from_env(
-            "--address", "TEMPORAL_ADDRESS", "HOST:PORT", "Temporal frontend host:port (default 127.0.0.1:7233)."
-        ),
-    ),
-    _keyword(
-        "namespace", _from_env("--namespace", "TEMPORAL_NAMESPACE", "NAME", "Temporal namespace (default: default).")
-    ),
-    _keyword(
-        "task_queue",
-        _from_env(
-            "--task-queue",
-            "FILINGS_TASK_QUEUE",
-            "QUEUE",
-            "The filings' task queue (default icp-filings); lists show its filings.",
-        ),
-    ),
+    _keyword("direct", _flag("--direct", "Talk to Temporal directly with the payload keys (operators; "
+                                          "also FILINGS_MODE=direct) instead of the filing service."), False),
+    _keyword("api_url", _text("--api-url", "URL", "The filing service (default http://127.0.0.1:8400).",
+                              "FILINGS_API_URL")),
+    _keyword("token", _text("--token", "JWT", "Bearer token for the service (default: FILINGS_TOKEN, then the "
+                                              "token `filings login --save` kept for the command's role).")),
+    _keyword("as_role", Annotated[Role | None, typer.Option(
+        "--as", case_sensitive=False, metavar="ROLE", rich_help_panel=PANEL,
+        help=f"Which saved token to use when several roles may run the command: {', '.join(Role)}.")]),
+    _keyword("address", _text("--address", "HOST:PORT", "Direct mode: Temporal frontend (default 127.0.0.1:7233).",
+                              "TEMPORAL_ADDRESS")),
+    _keyword("namespace", _text("--namespace", "NAME", "Direct mode: Temporal namespace (default: default).",
+                                "TEMPORAL_NAMESPACE")),
+    _keyword("task_queue", _text("--task-queue", "QUEUE",
+                                 "Direct mode: the filings' task queue (default icp-filings); lists show its filings.",
+                                 "FILINGS_TASK_QUEUE")),
     _keyword("as_json", _flag("--json", "Machine-readable JSON on stdout."), False),
-    _keyword(
-        "reveal",
-        _flag(
-            "--reveal",
-            "Show personal data in clear where this tool holds it (application files, what you typed); "
-            "what the workflow publishes is masked at the source.",
-        ),
-        False,
-    ),
+    _keyword("reveal", _flag("--reveal", "Show personal data in clear where this tool holds it (files you give, "
+                                         "what you typed, the application a reviewer reads); masked otherwise."),
+             False),
+]
+
+_MUTATING = [
+    _keyword("idempotency_key", Annotated[str | None, typer.Option(
+        "--idempotency-key", metavar="KEY", rich_help_panel=PANEL,
+        help="This call's key (default: derived from the command's inputs, so a re-run after a timeout "
+             "answers the first call's result and never acts twice).")]),
+    _keyword("wait", Annotated[float, typer.Option(
+        "--wait", min=0, metavar="SECONDS", rich_help_panel=PANEL,
+        help="How long to wait for the answer, retrying while the filing is busy.")], DEFAULT_WAIT),
 ]
 
 
@@ -129,21 +177,51 @@ def _fail(console: Console, message: str, code: int) -> int:
 
 
 def build_options(
-    address: str | None, namespace: str | None, task_queue: str | None, as_json: bool, reveal: bool
+    *,
+    direct: bool = False,
+    api_url: str | None = None,
+    token: str | None = None,
+    as_role: Role | None = None,
+    address: str | None = None,
+    namespace: str | None = None,
+    task_queue: str | None = None,
+    as_json: bool = False,
+    reveal: bool = False,
+    idempotency_key: str | None = None,
+    wait: float = DEFAULT_WAIT,
+    roles: Sequence[Role] = (),
 ) -> Options:
     """Settings exactly as the worker reads them, with the command line winning."""
-    given = {"temporal_address": address, "temporal_namespace": namespace, "task_queue": task_queue}
+    mode = os.environ.get("FILINGS_MODE", "").strip().lower() or "http"
+    if mode not in MODES:
+        raise CliError(f"FILINGS_MODE must be http or direct, not {mode!r}", 2)
+    if idempotency_key is not None and not KEY.fullmatch(idempotency_key):
+        raise CliError("--idempotency-key must be 1 to 255 visible ASCII characters (a UUID is a good choice)", 2)
+    given = {"temporal_address": address, "temporal_namespace": namespace, "task_queue": task_queue,
+             "api_url": api_url}
     try:
         settings = load_settings(**{k: v for k, v in given.items() if v is not None})
     except SystemExit as err:  # load_settings names each variable that is wrong
         raise CliError("; ".join(str(err.code).splitlines()[1:]).strip() or str(err.code)) from None
-    return Options(settings, as_json=as_json, reveal=reveal)
+    from_env = token is None and bool(os.environ.get("FILINGS_TOKEN"))
+    return Options(
+        settings, as_json=as_json, reveal=reveal, direct=direct or mode == "direct",
+        token_given=token or os.environ.get("FILINGS_TOKEN") or None, token_from_env=from_env,
+        as_role=as_role, roles=roles, idempotency_key=idempotency_key, wait=wait,
+    )
+
+
+async def _run_then_close(opts: Options, main: Coroutine[Any, Any, int | None]) -> int | None:
+    try:
+        return await main
+    finally:
+        await opts.close()
 
 
 def run(opts: Options, main: Coroutine[Any, Any, int | None]) -> int:
     """Run one command's coroutine; every expected failure becomes `error: <one line>`."""
     try:
-        return asyncio.run(main) or EXIT_OK
+        return asyncio.run(_run_then_close(opts, main)) or EXIT_OK
     except CliError as err:
         message, code = err.message, err.code
     except ValidationError as err:  # a value the §7 models refuse (e.g. a reviewer id too long)
@@ -154,6 +232,8 @@ def run(opts: Options, main: Coroutine[Any, Any, int | None]) -> int:
             f"Temporal refused the request ({err.status.name if err.status else '?'}): {err.message}",
             EXIT_ERROR,
         )
+    except httpx.HTTPError as err:
+        message, code = f"the filing service: {type(err).__name__}: {err}", EXIT_ERROR
     except KeyboardInterrupt:
         return 130
     except Exception as err:
@@ -163,18 +243,27 @@ def run(opts: Options, main: Coroutine[Any, Any, int | None]) -> int:
     return _fail(opts.err, message, code)
 
 
-def command(group: typer.Typer, name: str | None = None, **kwargs: Any) -> Callable[[CommandFn], CommandFn]:
-    """Register `async def fn(opts: Options, ...)` as a command of `group`, with the
-    common options appended to its own parameters."""
+def command(
+    group: typer.Typer,
+    name: str | None = None,
+    *,
+    roles: Sequence[Role] = (),
+    mutating: bool = False,
+    **kwargs: Any,
+) -> Callable[[CommandFn], CommandFn]:
+    """Register `async def fn(opts: Options, ...)` as a command of `group`, with the common
+    options appended to its own parameters. `roles`: whose saved tokens it may use, in order;
+    `mutating`: it changes something (so it takes `--idempotency-key` and `--wait`)."""
+    shared = _COMMON + (_MUTATING if mutating else [])
 
     def register(fn: CommandFn) -> CommandFn:
         own = list(inspect.signature(fn, eval_str=True).parameters.values())[1:]
-        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + _COMMON
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + shared
 
         def invoke(**values: Any) -> None:
-            common = {p.name: values.pop(p.name) for p in _COMMON}
+            common = {p.name: values.pop(p.name) for p in shared}
             try:
-                opts = build_options(**common)
+                opts = build_options(**common, roles=roles)
             except CliError as err:
                 raise typer.Exit(_fail(Console(stderr=True), err.message, err.code)) from None
             raise typer.Exit(run(opts, fn(opts, **values)))

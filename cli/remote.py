@@ -1,28 +1,36 @@
-"""Talking to one filing: the `status` query, stage checks, and updates, with every
-failure a one-line `CliError`.
+"""Direct mode's calls to one filing on Temporal: the `status` query and the §7 updates,
+with every failure a one-line `CliError`.
 
-Every command that acts on a filing reads `status` first: an unknown id, or a filing in
-a stage where the act cannot apply, is refused here and nothing is sent.
+Every update carries a stable update id (the command's derived key, `cli.idempotency`):
+Temporal runs an update id once per filing and answers a repeat with the first outcome,
+so a re-run after a timeout never counts a code twice and a retried resubmission answers
+the same attempt. A refusal that only means "the filing's workflow task is being retried"
+is retried with backoff within `--wait`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from temporalio.client import Client, WorkflowQueryFailedError, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import (
+    Client,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli.options import EXIT_UNCONFIRMED, CliError
+from cli.door import Refused
+from cli.errors import CliError, task_retrying, unconfirmed
+from engine.updates import UpdateRefused, send_update
 from filing.messages import FilingStatus, Stage
 
-T = TypeVar("T")
-
-#: How long a status query or an update may take before we say the worker is not answering.
+#: How long one status query or update RPC may take before we say the worker is not answering.
 ANSWER_TIMEOUT = timedelta(seconds=15)
+RERUN = "run the same command again: it sends the same update id, so it answers the first call's result"
 
 
 def _not_found(filing_id: str, err: RPCError) -> CliError:
@@ -32,18 +40,24 @@ def _not_found(filing_id: str, err: RPCError) -> CliError:
 
 
 async def fetch_status(client: Client, filing_id: str) -> FilingStatus:
-    """The filing's `status` (its latest run); `no filing <id>` when there is none."""
-    handle = client.get_workflow_handle(filing_id)
-    try:
-        return await handle.query("status", result_type=FilingStatus, rpc_timeout=ANSWER_TIMEOUT)
-    except RPCError as err:
-        if err.status is RPCStatusCode.NOT_FOUND:
-            raise _not_found(filing_id, err) from None
-        if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-            raise CliError(f"{filing_id} did not answer its status query in time: is a worker running?") from None
-        raise
-    except WorkflowQueryFailedError as err:
-        raise CliError(f"{filing_id}: status query failed: {err.message}") from None
+    """The filing's `status` (its latest run); `no filing <id>` when there is none. A query
+    that lands just as a run continues as new can hang on the closed run: asked once more."""
+    for last in (False, True):
+        handle = client.get_workflow_handle(filing_id)
+        try:
+            return await handle.query("status", result_type=FilingStatus, rpc_timeout=ANSWER_TIMEOUT)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                raise _not_found(filing_id, err) from None
+            if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+                if last:
+                    raise CliError(f"{filing_id} did not answer its status query in time: "
+                                   "is a worker running?") from None
+                continue
+            raise
+        except WorkflowQueryFailedError as err:
+            raise CliError(f"{filing_id}: status query failed: {err.message}") from None
+    raise AssertionError("unreachable")
 
 
 def require_stage(status: FilingStatus, allowed: Stage | Iterable[Stage], action: str) -> None:
@@ -56,24 +70,37 @@ def require_stage(status: FilingStatus, allowed: Stage | Iterable[Stage], action
         )
 
 
-async def update(client: Client, filing_id: str, name: str, arg: Any, result_type: type[T]) -> T:
-    """Run an update; a validator's refusal (type "Refused") is the one-line reason."""
+async def update(client: Client, filing_id: str, name: str, payload: dict[str, Any], *, update_id: str,
+                 wait: float, note: Callable[[str], None]) -> dict[str, Any]:
+    """The update's answer; `Refused` (with the §7 answer it carries, if any) when the filing refuses it."""
     handle = client.get_workflow_handle(filing_id)
-    call = handle.execute_update(name, arg, result_type=result_type)
-    try:
-        return await asyncio.wait_for(call, ANSWER_TIMEOUT.total_seconds())
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type == "Refused":
-            raise CliError(f"refused: {cause.message}") from None
-        raise CliError(f"{name} failed: {cause}") from None
-    except TimeoutError:
-        raise CliError(
-            f"{name} sent to {filing_id}, no answer within {ANSWER_TIMEOUT.total_seconds():g}s: "
-            "is a worker running? check with `filings status`",
-            EXIT_UNCONFIRMED,
-        ) from None
-    except RPCError as err:
-        if err.status is RPCStatusCode.NOT_FOUND:
-            raise CliError(f"{filing_id} has finished or does not exist: {err.message}") from None
-        raise
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + wait
+    delay, told = 0.2, False
+    while True:
+        left = max(give_up - loop.time(), 1.0)
+        try:
+            call = send_update(handle, name, payload, update_id=update_id,
+                               rpc_timeout=min(ANSWER_TIMEOUT, timedelta(seconds=left)))
+            return await asyncio.wait_for(call, left + 1)
+        except UpdateRefused as refused:
+            raise Refused(refused.message, refused.answer) from None
+        except WorkflowUpdateFailedError as err:
+            raise CliError(f"{name} failed in {filing_id}: {err.cause}") from None
+        except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError):
+            raise unconfirmed(f"{name} sent to {filing_id}, no answer within {left:g} s (is a worker running?)",
+                              RERUN) from None
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                raise CliError(f"{filing_id} has finished or does not exist: {err.message}") from None
+            if not (err.status is RPCStatusCode.FAILED_PRECONDITION and task_retrying(err.message)):
+                raise
+            if loop.time() + delay >= give_up:
+                raise CliError(f"{filing_id}: {err.message}: its workflow task is being retried (a worker "
+                               "restarting?); nothing was done, try again later") from None
+            if not told:
+                note(f"{filing_id}'s workflow task is being retried (a worker restarting?): "
+                     f"retrying for up to {wait:g} s")
+                told = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

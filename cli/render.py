@@ -63,7 +63,7 @@ def sla_text(status: FilingStatus, now: datetime) -> Text:
     return Text(f"on time ({_left(d.due_at - now)})" if review else _left(d.due_at - now), style="green")
 
 
-def status_view(status: FilingStatus, link: str, now: datetime) -> RenderableType:
+def status_view(status: FilingStatus, link: str | None, now: datetime) -> RenderableType:
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
@@ -78,7 +78,8 @@ def status_view(status: FilingStatus, link: str, now: datetime) -> RenderableTyp
         facts.add_row("SLA" if review else "time", sla_text(status, now))
     if status.filing_number:
         facts.add_row("filing number", Text(status.filing_number, style="bold green"))
-    facts.add_row("web UI", link)
+    if link:
+        facts.add_row("web UI", link)
     parts: list[RenderableType] = [facts]
     if status.sms and status.sms.verifiers:
         sms = Table(title="SMS verification (12381)", title_justify="left")
@@ -159,13 +160,19 @@ def start_table(results: list[LaunchResult], reveal: bool) -> Table:
     for column in ("file", "outcome", "filing", "mini-program", "subject / principal"):
         table.add_column(column, overflow="fold")
     for r in results:
-        app = r.application
+        app, cancel = r.application, r.cancellation
+        if app is not None:
+            what, person = f"{app.mini_program.name} ({app.appid})", who(app, reveal)
+        elif cancel is not None:  # who is texted comes from the registry, not from the request
+            what, person = f"{cancel.kind.value} {cancel.filing_number} ({cancel.appid})", "on record"
+        else:
+            what, person = "-", "-"
         table.add_row(
             str(r.path),
             Text(r.outcome.replace("_", " "), style=_OUTCOME_STYLE.get(r.outcome, "red")),
             r.filing_id or "-",
-            f"{app.mini_program.name} ({app.appid})" if app else "-",
-            who(app, reveal) if app else "-",
+            what,
+            person,
         )
     return table
 

@@ -146,6 +146,19 @@ async def launch_file(
     checked = read_application(path)
     if not checked.ok:
         return checked
+    return await launch_checked(client, settings, checked, submission_id, store=store, registry=registry)
+
+
+async def launch_checked(
+    client: Client,
+    settings: Settings,
+    checked: LaunchResult,
+    submission_id: str | None = None,
+    *,
+    store: MaterialStore | None = None,
+    registry: Registry | None = None,
+) -> LaunchResult:
+    """A file already read: the outside checks (R10, R8), then the start (R9 idempotent)."""
     checked = await check_outside(checked, settings, store, registry)
     if not checked.ok:
         return checked

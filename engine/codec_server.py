@@ -25,7 +25,7 @@ from aiohttp import web
 from google.protobuf.json_format import MessageToJson, Parse, ParseError
 from temporalio.api.common.v1 import Payload, Payloads
 
-from engine.codec import EncryptionCodec
+from engine.codec import SEALED, EncryptionCodec
 from engine.keys import Keyring, MissingKey
 from engine.logs import configure_logging
 from engine.ports import Listen, PortsBusy, check_ports
@@ -44,6 +44,14 @@ def build_app(keyring: Keyring, token: str, cors_origins: str) -> web.Applicatio
     if not token:
         raise ValueError("FILINGS_CODEC_TOKEN must be set: the codec server never answers without one")
     codec = EncryptionCodec(keyring)
+
+    async def decode(payloads: Sequence[Payload]) -> list[Payload]:
+        """For display: without the workers' `SEALED` marker (the CLI and UI would show it as raw metadata)."""
+        decoded = await codec.decode(payloads)
+        for payload in decoded:
+            if SEALED in payload.metadata:
+                del payload.metadata[SEALED]
+        return decoded
     app = web.Application(client_max_size=MAX_BODY_BYTES)
 
     def authorised(request: web.Request) -> bool:
@@ -70,9 +78,9 @@ def build_app(keyring: Keyring, token: str, cors_origins: str) -> web.Applicatio
 
     routes = [
         web.post("/encode", endpoint(codec.encode)),
-        web.post("/decode", endpoint(codec.decode)),
+        web.post("/decode", endpoint(decode)),
         web.post("/{token}/encode", endpoint(codec.encode)),
-        web.post("/{token}/decode", endpoint(codec.decode)),
+        web.post("/{token}/decode", endpoint(decode)),
     ]
     app.add_routes(routes)
     browser = aiohttp_cors.ResourceOptions(

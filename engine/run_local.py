@@ -1,15 +1,21 @@
 """`make run`: the embedded default. A local Temporal dev server (SQLite under the data
-dir, Web UI on 127.0.0.1:8233, the §7 search attributes registered) and a worker, in
-the foreground; Ctrl-C stops both. Stopping and running again continues the same filings.
+dir, Web UI on 127.0.0.1:8233, the §7 search attributes registered), a worker and the
+filing service (SPEC §12, `python -m service` on 127.0.0.1:8400), in the foreground;
+Ctrl-C stops them all. Stopping and running again continues the same filings.
 
 The dev server listens where TEMPORAL_ADDRESS points and serves its Web UI on the port
-of FILINGS_WEB_UI, so the links the starter prints are right by construction. It runs
-in its own session (a terminal's Ctrl-C reaches this process only, which stops the
-worker first, letting activities finish, then the server) and, on Linux, is told to
-stop if this process dies, so no orphan keeps the port.
+of FILINGS_WEB_UI, so the links the starter prints are right by construction. The dev
+server and the service run in sessions of their own (a terminal's Ctrl-C reaches this
+process only, which stops the service first so that no request lands on a stopping
+engine, then the worker, letting activities finish, then the server) and, on Linux,
+are told to stop if this process dies, so no orphan keeps a port. Either one dying
+stops `make run` with an error.
 
 Every port it will listen on is checked before anything starts (one line per busy port,
-naming its variable, exit status 1), and the data dir is made owner-only first thing.
+naming its variable, exit status 1), the data dir is made owner-only first thing, and the
+embedded registry is migrated before any process that reads it starts (workers and the
+service only check the schema: migrating is the operator's step, which `make run` takes
+for the local one).
 """
 
 from __future__ import annotations
@@ -17,22 +23,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import os
 import signal
 import subprocess
 import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
+from alembic.util.exc import CommandError
 
 from engine.binaries import MissingBinary, temporal_cli
-from engine.health import health_url
 from engine.codec_server import build_app, serve
 from engine.datadir import ensure_private_dir
+from engine.health import health_url, probe
 from engine.keys import MissingKey, ensure_local_codec_token, ensure_local_keys
 from engine.logs import configure_logging
 from engine.ports import Listen, PortsBusy, check_ports
 from engine.process import run_and_exit
 from engine.settings import Settings, load_settings
 from engine.telemetry import MetricsPortUnavailable
+from registry.database import RegistryUnavailable
+from registry.migrate import upgrade
+from service.tokens import ensure_local_signing_key
 from worker import run_worker
 from workflows import search_attributes as sa
 
@@ -43,6 +58,11 @@ _LOCAL_HOSTS = ("127.0.0.1", "localhost", "0.0.0.0", "::1")
 CODEC_TOKEN_FILE = "codec-token"
 #: The local Web UI calls the codec server from the operator's browser, on this machine.
 CODEC_HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parents[1]
+#: How long the filing service may take to answer its /healthz after it was started.
+SERVICE_START_TIMEOUT = 60.0
+#: How long a stopping child (the service, the dev server) may take before it is killed.
+STOP_TIMEOUT = 15.0
 
 
 class LocalServerError(RuntimeError):
@@ -113,9 +133,90 @@ async def wait_for_port(host: str, port: int, timeout: float = 30.0, server: sub
         raise LocalServerError(f"the dev server did not open {host}:{port} within {timeout:g} s") from None
 
 
+def migrate_registry(settings: Settings) -> str | None:
+    """The embedded registry at the code's schema before anything reads it; what changed, if anything."""
+    try:
+        migrated = upgrade(settings.registry_database_url)
+    except CommandError as err:  # e.g. a revision this version does not know: migrated by a newer one
+        raise LocalServerError(f"registry: cannot migrate ({err}); was it migrated by a newer version?") from None
+    return f"registry: migrated {migrated.before or 'none'} → {migrated.after}" if migrated.changed else None
+
+
+def service_url(settings: Settings) -> str:
+    host = settings.api.host
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '', '::') else host}:{settings.api.port}"
+
+
+def start_service(settings: Settings) -> subprocess.Popen[bytes]:
+    """`python -m service` with this process's environment, so it reads the same settings
+    (data dir, keys, registry, Temporal address, FILINGS_API__*)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "service"],
+        env=env,
+        start_new_session=True,
+        preexec_fn=_stop_with_parent if sys.platform.startswith("linux") else None,
+    )
+
+
+async def wait_for_service(settings: Settings, service: subprocess.Popen[bytes],
+                           timeout: float = SERVICE_START_TIMEOUT) -> None:
+    """Until the service's /healthz answers 200 (Temporal and the registry reachable)."""
+    url = f"{service_url(settings)}/healthz"
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        if service.poll() is not None:
+            raise LocalServerError(f"the filing service exited with status {service.returncode} while starting "
+                                   "(its error is above)")
+        healthy, last = await asyncio.to_thread(probe, url, 2.0)
+        if healthy:
+            return
+        if loop.time() > deadline:
+            raise LocalServerError(f"the filing service did not answer {url} within {timeout:g} s ({last[:200]})")
+        await asyncio.sleep(0.2)
+
+
+def stop_child(child: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM, a bounded wait, then SIGKILL."""
+    if child.poll() is None:
+        child.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout)
+    if child.poll() is None:
+        child.kill()
+        child.wait()
+
+
+class ServiceFirst(asyncio.Event):
+    """The worker's stop event: on Ctrl-C (the worker's signal handler sets it), the filing
+    service is stopped first, so no request reaches an engine that is going away; only then
+    is the event set and the worker stops. `requested` tells an expected exit from a crash."""
+
+    def __init__(self, service: subprocess.Popen[bytes]) -> None:
+        super().__init__()
+        self.service = service
+        self.requested = False
+        self._stopping: asyncio.Task[None] | None = None
+
+    def set(self) -> None:
+        self.requested = True
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_task(self._stop_service_then_set())
+
+    async def _stop_service_then_set(self) -> None:
+        try:
+            await asyncio.to_thread(stop_child, self.service)
+        finally:
+            super().set()
+
+
 def banner(settings: Settings) -> str:
     codec = f"http://{CODEC_HOST}:{settings.codec_port}"
     lines = [
+        f"Filing service:   {service_url(settings)}  (API docs /docs, console /)",
         f"Temporal Web UI:  {settings.web_ui}/namespaces/{settings.temporal_namespace}/workflows",
         f"Codec server:     {codec} (the Web UI decrypts through it; the temporal CLI:"
         f" --codec-endpoint {codec} --codec-auth \"Bearer $(cat {settings.data_dir / CODEC_TOKEN_FILE})\")",
@@ -133,6 +234,13 @@ async def main_async(settings: Settings) -> int:
     ensure_private_dir(settings.data_dir)  # mobiles, live codes, keys: owner-only
     keys = ensure_local_keys(settings.keys_path)  # development keys, made once, owner-only
     token = ensure_local_codec_token(settings.data_dir / CODEC_TOKEN_FILE)
+    ensure_local_signing_key(settings.api.signing_key_path(settings.data_dir))  # `filings login` signs with it
+    migrated = migrate_registry(settings)
+    if migrated:
+        print(migrated, flush=True)
+    if urlsplit(settings.api_url).port != settings.api.port:
+        log.warning("api_url_elsewhere", api_url=settings.api_url, service=service_url(settings),
+                    detail="the `filings` tool reads FILINGS_API_URL: point it at the service make run starts")
     app = build_app(settings.payload_keys or keys.payload, token, settings.codec_cors_origin)
     try:
         codec = await serve(app, CODEC_HOST, settings.codec_port)
@@ -141,50 +249,76 @@ async def main_async(settings: Settings) -> int:
                                f"{err.strerror}") from err
     # The local Web UI cannot send a header: its codec endpoint carries the token in the path.
     server = start_dev_server(settings, host, port, f"http://{CODEC_HOST}:{settings.codec_port}/{token}")
-    stop = asyncio.Event()
+    service: subprocess.Popen[bytes] | None = None
+    stop: ServiceFirst | None = None
+    died: list[str] = []
+    watchers: list[asyncio.Task[None]] = []
+
+    async def watch(name: str, child: subprocess.Popen[bytes], event: str) -> None:
+        """A child that exits while nobody asked stops `make run`, with an error."""
+        await asyncio.to_thread(child.wait)
+        if stop is not None and not stop.requested:
+            log.error(event, status=child.returncode)
+            died.append(f"{name} exited with status {child.returncode}")
+            stop.set()
 
     async def server_alive() -> tuple[bool, str]:
         alive = server.poll() is None
         return alive, f"pid {server.pid} running" if alive else f"exited with status {server.returncode}"
 
-    async def watch_server() -> None:
-        await asyncio.to_thread(server.wait)
-        if not stop.is_set():
-            log.error("dev_server_exited", status=server.returncode)
-            stop.set()
+    async def service_healthy() -> tuple[bool, str]:
+        assert service is not None
+        if service.poll() is not None:
+            return False, f"exited with status {service.returncode}"
+        healthy, body = await asyncio.to_thread(probe, f"{service_url(settings)}/healthz", 2.0)
+        return healthy, f"{service_url(settings)} answering" if healthy else f"not healthy: {body[:200]}"
 
-    watcher: asyncio.Task[None] | None = None
     try:
         await wait_for_port(host, port, server=server)
         log.info("dev_server_ready", address=settings.temporal_address, web_ui=settings.web_ui,
                  database=str(settings.data_dir / "temporal.db"))
+        service = start_service(settings)
+        stop = ServiceFirst(service)
+        watchers.append(asyncio.create_task(watch("the dev server", server, "dev_server_exited")))
+        await wait_for_service(settings, service)
+        log.info("filing_service_ready", url=service_url(settings))
+        watchers.append(asyncio.create_task(watch("the filing service", service, "filing_service_exited")))
         print(banner(settings), flush=True)
-        watcher = asyncio.create_task(watch_server())
-        await run_worker(settings, stop, checks={"dev_server": server_alive})
-        return 0 if server.poll() is None else 1
+        await run_worker(settings, stop, checks={"dev_server": server_alive, "filing_service": service_healthy})
+        for what in died:
+            print(f"error: {what}; make run stopped (its output is above)", file=sys.stderr)
+        return 1 if died else 0
     finally:
-        stop.set()
-        server.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            await asyncio.to_thread(server.wait, 10)
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-        if watcher is not None:
+        if stop is not None:
+            stop.requested = True
+        # The service first (nothing may reach a stopping engine), the worker is done, then the server.
+        if service is not None:
+            await asyncio.to_thread(stop_child, service)
+        await asyncio.to_thread(stop_child, server, 10)
+        for watcher in watchers:
             await watcher
         await codec.cleanup()
+
+
+def run_without_teardown(main: Coroutine[Any, Any, int]) -> int:
+    """`asyncio.run` without its teardown, which cancels every task left and waits for it and
+    for every `asyncio.to_thread` thread: after the worker's bounded shutdown, an activity
+    that swallows its cancellation, or a call blocked in a thread, would hold the exit for
+    ever. `run_and_exit` leaves at once instead; the server re-dispatches what was abandoned.
+    (A Runner, for its Ctrl-C handling while the stack starts up: it cancels `main`.)"""
+    return asyncio.Runner().run(main)
 
 
 def main() -> int:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     try:
-        return asyncio.run(main_async(settings))
+        return run_without_teardown(main_async(settings))
     except PortsBusy as err:
         for problem in err.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 1
-    except (MissingBinary, LocalServerError, MissingKey, MetricsPortUnavailable, OSError) as err:
+    except (MissingBinary, LocalServerError, MissingKey, MetricsPortUnavailable, OSError, RegistryUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.settings import Settings
+from service.console.install import install_console
 from service.context import Services, build_services
 from service.docs import render_docs
 from service.guards import Gatekeeper
@@ -52,6 +53,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, on_request_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http_exception)  # type: ignore[arg-type]
     app.add_middleware(Gatekeeper, settings=settings.api, verifier=svc.verifier, metrics=svc.metrics)
+    install_console(app, settings, svc)  # the console (SPEC §13) at /, its session in front of the gatekeeper
 
     def openapi() -> dict[str, Any]:
         return build_openapi(app, DESCRIPTION)

@@ -8,14 +8,13 @@ problem naming the part, and nothing was done.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
-from filing.materials import material_violations
+from engine import checks
 from filing.messages import Violation
-from filing.models import Application
-from filing.ports import MaterialStore
-from filing.rules import ALL_RULES, check_application
+from filing.models import Application, CancellationRequest
+from filing.ports import MaterialStore, Registry
 from service.problems import Problem
 
 T = TypeVar("T")
@@ -29,11 +28,17 @@ async def outside(call: Awaitable[T], part: str) -> T:
                       headers={"Retry-After": "5"}) from None
 
 
-async def application_violations(application: Application, now: datetime, store: MaterialStore) -> list[Violation]:
-    """R1–R8 and R10 against the material store: every violation at once, as the starter reports them."""
-    found = check_application(application, now, rules=ALL_RULES - {"R10"})
-    found += await outside(material_violations(application, store), "material store")
-    return found
+async def start_violations(
+    request: Application | CancellationRequest, store: MaterialStore, registry: Registry
+) -> list[Violation]:
+    """Every violation before a start or resubmission (`engine.checks`: the rules, R10 against
+    the material store, R8 against the registry), as the starter reports them; an outside part
+    that cannot answer is a 503 naming it."""
+    try:
+        return await checks.start_violations(request, datetime.now(UTC), store=store, registry=registry)
+    except checks.CheckUnavailable as err:
+        raise Problem(503, str(err), kind=f"{err.part.replace(' ', '-')}-unavailable",
+                      headers={"Retry-After": "5"}) from None
 
 
 def rule_problem(violations: list[Violation], outcome: str = "nothing was started") -> Problem:

@@ -117,6 +117,9 @@ class Temporal:
             return Problem(404, f"no filing {filing_id}" if filing_id else "not found", kind="not-found")
         if err.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             return self._timed_out(what, filing_id)
+        if err.status is RPCStatusCode.FAILED_PRECONDITION and "Workflow Task in failed state" in err.message:
+            return Problem(503, f"{filing_id}: its workflow task is being retried; nothing was done, try again",
+                           kind="filing-busy", headers={"Retry-After": "2"}, filing_id=filing_id)
         if err.status is RPCStatusCode.FAILED_PRECONDITION and filing_id:
             return Problem(409, f"{filing_id}: {err.message}", kind="filing-finished", why=err.message,
                            filing_id=filing_id)

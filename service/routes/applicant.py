@@ -6,7 +6,6 @@ as it stands (its validator's `Refused`), or 422 naming every field.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -25,7 +24,7 @@ from filing.messages import (
 from service.access import FilingAccess, filing_of
 from service.context import Services, services
 from service.idempotency import Answer, once
-from service.outside import application_violations, rule_problem
+from service.outside import rule_problem, start_violations
 from service.principal import Role
 from service.problems import problem_responses
 from service.routes.filings import IdempotencyKey
@@ -82,7 +81,7 @@ async def resubmit(
     it is not RETURNED, or names another appid or kind)."""
 
     async def effect() -> Answer:
-        violations = await application_violations(resubmission.application, datetime.now(UTC), svc.materials)
+        violations = await start_violations(resubmission.application, svc.materials, svc.registry)
         if violations:
             raise rule_problem(violations, "nothing was resubmitted")
         result = await svc.temporal.update(access.appid, "resubmit", resubmission, ResubmitResult,

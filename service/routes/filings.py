@@ -14,7 +14,6 @@ from fastapi.responses import Response
 
 from cli.visibility import FilingRow, build_query
 from engine import launch
-from filing.filing_number import InvalidFilingNumber, parse_filing_number
 from filing.messages import FilingStatus, Stage
 from filing.models import Application, CancellationRequest, FilingKind
 from filing.rules import MAX_APPLICATION_BYTES
@@ -22,7 +21,7 @@ from service.access import FilingAccess, filing_of, role_in
 from service.audit import READ_APPLICATION, field_paths
 from service.context import Services, services
 from service.idempotency import Answer, json_answer, once
-from service.outside import application_violations, rule_problem
+from service.outside import rule_problem, start_violations
 from service.principal import Principal, Role, canonical_province
 from service.problems import IDEMPOTENCY_HEADER, Problem, problem_responses, violation
 from service.schemas import ApplicationRead, FilingListItem, FilingPage, FilingStarted, MaterialLink
@@ -57,7 +56,7 @@ async def start_filing(
             raise rule_problem([violation("application", "schema.too_large",
                                           f"申请内容过大（{size} 字节），上限为 {MAX_APPLICATION_BYTES} 字节",
                                           f"the application is {size} bytes; at most {MAX_APPLICATION_BYTES} are accepted")])
-        violations = await application_violations(application, datetime.now(UTC), svc.materials)
+        violations = await start_violations(application, svc.materials, svc.registry)
         if violations:
             raise rule_problem(violations)
         filing_id = launch.filing_id_for(application.appid)
@@ -94,18 +93,14 @@ async def start_cancellation(
         raise Problem(403, f"appid {cancellation.appid} is not among the mini-programs of your token", kind="forbidden-appid")
 
     async def effect() -> Answer:
-        try:
-            parse_filing_number(cancellation.filing_number,
-                                mini_program=None if cancellation.kind is FilingKind.CANCEL_SUBJECT else True)
-        except InvalidFilingNumber as err:
-            raise rule_problem([violation("filing_number", "R8.invalid_filing_number", err.message_zh, err.message_en)]) from None
-        start = getattr(launch, "start_cancellation", None)
-        if start is None:
-            raise Problem(503, "cancellations cannot be started by this version of the engine", kind="not-available")
+        violations = await start_violations(cancellation, svc.materials, svc.registry)  # R8 against the registry
+        if violations:
+            raise rule_problem(violations, "nothing was started")
         filing_id = launch.filing_id_for(cancellation.appid)
         try:
             started = await svc.temporal.call(
-                start(svc.temporal.client, cancellation, task_queue=svc.settings.task_queue, policy=svc.settings.policy),
+                launch.start_cancellation(svc.temporal.client, cancellation, task_queue=svc.settings.task_queue,
+                                          policy=svc.settings.policy),
                 filing_id=filing_id, what="the start")
         except launch.FilingInFlight as err:
             raise Problem(409, str(err), kind="filing-in-flight", stage=err.stage, filing_id=err.filing_id) from None

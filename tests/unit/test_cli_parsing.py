@@ -1,4 +1,5 @@
-"""The `filings` tool's pure helpers: what people type, what is shown, how a decision is confirmed."""
+"""The `filings` tool's pure helpers: what people type, what is shown, which Idempotency-Key a
+call carries, which token it presents, and how the service's answers become exit statuses."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cli import parsing
-from cli.decisions import signal_and_confirm
-from cli.options import EXIT_IGNORED, EXIT_OK, EXIT_UNCONFIRMED, CliError
+from cli.options import CliError
 from cli.privacy import shown, value_at
 from cli.render import deadline_text
 from cli.visibility import build_query
-from filing.messages import Decision, FilingStatus, PlatformDecision, Stage, TimelineEntry
+from filing.messages import Stage
 from filing.models import FilingKind
 
 APPID = "wx1234567890abcdef"
@@ -138,63 +138,3 @@ def test_visibility_queries_are_scoped_and_filtered():
         " AND Province = '冀' AND FilingKind = 'NEW' AND ExecutionStatus = 'Running'"
         " AND (SlaBreached = true OR StageDeadline < '2026-01-02T03:04:05Z') AND DeadlineProvisional = true"
     )
-
-
-class FakeFiling:
-    """A client whose filing answers `status` from a script of timelines."""
-
-    def __init__(self, answers: list[tuple[Stage, list[TimelineEntry]]]) -> None:
-        self.answers, self.signals = answers, []
-
-    def get_workflow_handle(self, filing_id: str) -> FakeFiling:
-        return self
-
-    async def signal(self, name: str, arg: object) -> None:
-        self.signals.append((name, arg))
-
-    async def query(self, name: str, **_: object) -> FilingStatus:
-        stage, timeline = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        return FilingStatus(filing_id=f"filing-{APPID}", kind=FilingKind.NEW, stage=stage, attempt=2, timeline=timeline)
-
-
-def _entry(event: str, detail: str) -> TimelineEntry:
-    return TimelineEntry(at=datetime.now(UTC), event=event, detail=detail)
-
-
-async def _confirm(answers, wait=5.0):
-    client = FakeFiling(answers)
-    before = FilingStatus(
-        filing_id=f"filing-{APPID}",
-        kind=FilingKind.NEW,
-        stage=Stage.PLATFORM_REVIEW,
-        attempt=2,
-        timeline=[_entry("submitted", "NEW")],
-    )
-    decision = PlatformDecision(decision=Decision.APPROVE, reviewer="r-01")
-    confirmed = await signal_and_confirm(client, before, "platform_decision", decision, wait)  # type: ignore[arg-type]
-    assert client.signals[0][1].attempt == 2  # the attempt the tool saw
-    return confirmed
-
-
-async def test_a_decision_is_applied_once_its_event_names_the_reviewer_and_the_stage_moved():
-    seen = [_entry("submitted", "NEW")]
-    other = [*seen, _entry("platform_approved", "by r-02")]  # a colleague's, not ours
-    ours = [*other, _entry("platform_approved", "by r-01")]
-    confirmed = await _confirm(
-        [(Stage.PLATFORM_REVIEW, other), (Stage.PLATFORM_REVIEW, ours), (Stage.SMS_VERIFICATION, ours)]
-    )
-    assert (confirmed.outcome, confirmed.stage, confirmed.exit_code) == ("applied", Stage.SMS_VERIFICATION, EXIT_OK)
-
-
-async def test_an_ignored_decision_reports_why():
-    ignored = _entry(
-        "decision_ignored", "platform_decision approve by r-01: a decision for this attempt is already recorded"
-    )
-    confirmed = await _confirm([(Stage.PLATFORM_REVIEW, [_entry("submitted", "NEW"), ignored])])
-    assert confirmed.outcome == "ignored" and confirmed.exit_code == EXIT_IGNORED
-    assert confirmed.detail == "a decision for this attempt is already recorded"
-
-
-async def test_a_decision_not_seen_in_time_is_unconfirmed():
-    confirmed = await _confirm([(Stage.PLATFORM_REVIEW, [_entry("submitted", "NEW")])], wait=0.3)
-    assert confirmed.outcome == "unconfirmed" and confirmed.exit_code == EXIT_UNCONFIRMED

@@ -293,6 +293,7 @@ def test_starter_example_stores_its_materials_so_it_starts_as_it_is(tmp_path: Pa
 def test_filings_materials_add_prints_each_hash_and_refuses_bad_files(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FILINGS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FILINGS_MODE", "direct")  # straight into the store; through the service: test_cli.py
     monkeypatch.setenv("FILINGS_PAYLOAD_KEYS", json.dumps(TEST_KEYS.payload.dump()))
     (tmp_path / "id.png").write_bytes(SCAN)
     (tmp_path / "letter.docx.pdf").write_bytes(b"PK\x03\x04 a word file renamed")

@@ -1,0 +1,83 @@
+"""The console's one way to filings: the service's own HTTP API, called in-process.
+
+A page calls the very routes an integrator calls (through the gatekeeper, the role and
+scope checks of `service.access`, the audit log, the Idempotency-Key store), with the
+caller's own token. So the console has no authorisation, no audit and no Temporal code
+of its own, and what a page shows or does is what the API answers for that person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from fastapi import Request
+
+#: The in-process host; nothing listens there, the transport calls the app directly.
+BASE = "http://filings.internal"
+
+
+@dataclass
+class Answer:
+    """An API answer: its status and JSON body (a problem's fields when it failed)."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def problem(self, name: str) -> Any:
+        return self.body.get(name) if isinstance(self.body, dict) else None
+
+    @property
+    def why(self) -> str | None:
+        return self.problem("why")
+
+    @property
+    def detail(self) -> str:
+        return str(self.problem("detail") or self.problem("title") or f"HTTP {self.status}")
+
+    @property
+    def errors(self) -> list[dict[str, str]]:
+        found = self.problem("errors")
+        return found if isinstance(found, list) else []
+
+
+class Api:
+    """The API as the signed-in person (their `Authorization` header, as the session gave it)."""
+
+    def __init__(self, request: Request) -> None:
+        self._authorization = request.headers.get("authorization", "")
+        self._transport = httpx.ASGITransport(app=request.app, raise_app_exceptions=False)
+
+    def _client(self) -> httpx.AsyncClient:
+        # The gatekeeper bounds every Temporal call; this bound is only a backstop.
+        return httpx.AsyncClient(transport=self._transport, base_url=BASE, timeout=60.0,
+                                 headers={"Authorization": self._authorization})
+
+    async def get(self, path: str, params: dict[str, Any] | list[tuple[str, str]] | None = None) -> Answer:
+        async with self._client() as client:
+            response = await client.get(path, params=params)
+        return _answer(response)
+
+    async def post(self, path: str, body: Any, key: str) -> Answer:
+        async with self._client() as client:
+            response = await client.post(path, json=body, headers={"Idempotency-Key": key})
+        return _answer(response)
+
+    async def fetch(self, path: str, params: dict[str, Any]) -> httpx.Response:
+        """The raw answer (a material's bytes)."""
+        async with self._client() as client:
+            return await client.get(path, params=params)
+
+
+def _answer(response: httpx.Response) -> Answer:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return Answer(response.status_code, body, dict(response.headers))

@@ -1,0 +1,59 @@
+"""Putting the console on the filing service: its pages at `/`, its login and static files,
+and the session in front of the gatekeeper. Called once by `service.app.create_app`,
+after the gatekeeper is added (so the session middleware runs before it)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from engine.settings import Settings
+from service.console.forms import CsrfRefused, pages_of
+from service.console.login import Login
+from service.console.oidc import OidcClient
+from service.console.pages import router
+from service.console.render import Pages
+from service.console.session import ConsoleSession, Signer
+from service.console.settings import load_console_settings
+from service.context import Services
+from service.tokens import ensure_local_signing_key
+
+
+PROBLEM_TITLES = {404: "没有这个页面", 413: "提交的内容过大", 503: "服务暂时不可用"}
+
+
+def _problem_page(pages: Pages) -> Callable[[int, str], bytes]:
+    """A problem the gatekeeper or the router answered on a console path, as a page."""
+    def render(status: int, detail: str) -> bytes:
+        title = PROBLEM_TITLES.get(status, "无法完成")
+        return pages.env.get_template("problem.html").render(
+            principal=None, csrf="", flash=None, title=title, message=detail or title).encode()
+
+    return render
+
+
+async def _csrf_refused(request: Request, _: Exception) -> Response:
+    return pages_of(request).render(
+        request, "problem.html", status=403, principal=getattr(request.state, "principal", None), title="表单已失效",
+        message="这个表单没有本次登录的校验码（CSRF 校验未通过），什么也没有做。"
+                "可能是登录已更换，或表单来自其他网站。请回到页面、刷新后再提交。")
+
+
+def install_console(app: FastAPI, settings: Settings, services: Services) -> None:
+    console = load_console_settings()
+    ring = settings.payload_keyring()
+    pages = Pages(Signer(ring.key(ring.current)), console)
+    api = settings.api
+    local = api.auth == "local"
+    login = Login(
+        pages, api, services.verifier,
+        signing_key=ensure_local_signing_key(api.signing_key_path(settings.data_dir)) if local else None,
+        oidc=None if local else OidcClient(api.issuer, console.oidc_client_id or api.audience, console),
+    )
+    app.state.console = pages
+    app.include_router(router)
+    app.add_exception_handler(CsrfRefused, _csrf_refused)
+    secure = None if console.public_url is None else console.public_url.startswith("https://")
+    app.add_middleware(ConsoleSession, public=login.app(), secure=secure, problem_page=_problem_page(pages))

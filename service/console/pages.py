@@ -1,0 +1,138 @@
+"""The console's pages (SPEC §13), mounted at `/` on the filing service.
+
+Each route takes the caller the gatekeeper verified from the session (`service.access`'s
+`Caller`) and works through the API (`service.console.api`); none is in the OpenAPI
+document. What each role sees:
+
+| page | who |
+|---|---|
+| `/queue` | platform reviewers (their desk), provincial reviewers (their province's), operators (all running) |
+| `/filings/{appid}` | reviewers: the review page; applicants: their own filing; operators: the status |
+| `/mine`, `/submit` | applicants |
+| `/verify` | the verification site (工信部短信核验) |
+"""
+# No `from __future__ import annotations`: FastAPI resolves the `Caller` dependency at run time.
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from filing.messages import FilingStatus
+from service.access import Caller
+from service.console import applicant, forms, queue, review, submit, verify
+from service.console.api import Answer, Api
+from service.console.filing_view import load
+from service.console.materials import material
+from service.console.refusals import problem_page
+from service.principal import APPID, Role
+
+router = APIRouter(include_in_schema=False)
+
+HOMES = {
+    Role.PLATFORM_REVIEWER: "/queue",
+    Role.PROVINCE_REVIEWER: "/queue",
+    Role.OPERATOR: "/queue",
+    Role.APPLICANT: "/mine",
+    Role.VERIFICATION_SITE: "/verify",
+}
+
+
+def _no_such(request: Request, principal: Caller, appid: str) -> Response:
+    return problem_page(request, principal, Answer(404), appid)
+
+
+@router.get("/")
+async def home(principal: Caller) -> Response:
+    return RedirectResponse(HOMES[principal.role], status_code=303)
+
+
+@router.get("/queue")
+async def desk(request: Request, principal: Caller) -> Response:
+    return await queue.queue(request, principal)
+
+
+@router.get("/filings/{appid}")
+async def filing(request: Request, principal: Caller, appid: str) -> Response:
+    if not APPID.match(appid):
+        return _no_such(request, principal, appid)
+    if principal.role is Role.VERIFICATION_SITE:
+        return RedirectResponse(f"/verify?appid={appid}", status_code=303)
+    view = await load(Api(request), principal, appid)
+    if isinstance(view, Answer):
+        return problem_page(request, principal, view, appid)
+    if principal.role is Role.APPLICANT:
+        return applicant.applicant_page(request, principal, view)
+    return review.review_page(request, principal, view)
+
+
+@router.post("/filings/{appid}/approve")
+async def approve(request: Request, principal: Caller, appid: str) -> Response:
+    if not APPID.match(appid):
+        return _no_such(request, principal, appid)
+    return await review.decide(request, principal, appid, "approve")
+
+
+@router.post("/filings/{appid}/reject")
+async def reject(request: Request, principal: Caller, appid: str) -> Response:
+    if not APPID.match(appid):
+        return _no_such(request, principal, appid)
+    return await review.decide(request, principal, appid, "reject")
+
+
+@router.post("/filings/{appid}/resubmit")
+async def resubmit(request: Request, principal: Caller, appid: str) -> Response:
+    if not APPID.match(appid):
+        return _no_such(request, principal, appid)
+    return await applicant.resubmit(request, principal, appid)
+
+
+@router.post("/filings/{appid}/resend")
+async def resend(request: Request, principal: Caller, appid: str) -> Response:
+    if not APPID.match(appid):
+        return _no_such(request, principal, appid)
+    return await applicant.resend(request, principal, appid)
+
+
+@router.post("/filings/{appid}/withdraw")
+async def withdraw(request: Request, principal: Caller, appid: str) -> Response:
+    if not APPID.match(appid):
+        return _no_such(request, principal, appid)
+    return await applicant.withdraw(request, principal, appid)
+
+
+@router.get("/filings/{appid}/materials/{sha256}")
+async def material_file(request: Request, principal: Caller, appid: str, sha256: str) -> Response:
+    return await material(request, principal, appid, sha256)
+
+
+@router.get("/mine")
+async def mine(request: Request, principal: Caller) -> Response:
+    """An applicant's mini-programs (the appids of their token) and where each filing stands."""
+    if principal.role is not Role.APPLICANT:
+        return RedirectResponse(HOMES[principal.role], status_code=303)
+    api = Api(request)
+    appids = sorted(principal.appids)
+    answers = await asyncio.gather(*(api.get(f"/v1/filings/{appid}") for appid in appids))
+    rows = [(appid, FilingStatus.model_validate(a.body) if a.ok else None, a) for appid, a in zip(appids, answers, strict=True)]
+    return forms.pages_of(request).render(request, "mine.html", principal=principal, rows=rows)
+
+
+@router.get("/submit")
+async def submit_form(request: Request, principal: Caller) -> Response:
+    return submit.submit_page(request, principal)
+
+
+@router.post("/submit")
+async def submit_application(request: Request, principal: Caller) -> Response:
+    return await submit.submit(request, principal)
+
+
+@router.get("/verify")
+async def verify_form(request: Request, principal: Caller) -> Response:
+    return verify.verify_page(request, principal)
+
+
+@router.post("/verify")
+async def verify_code(request: Request, principal: Caller) -> Response:
+    return await verify.verify(request, principal)
