@@ -172,6 +172,45 @@ class ApiSettings(BaseModel):
         return self
 
 
+class ConsoleSettings(BaseModel):
+    """The console (SPEC §13), FILINGS_CONSOLE__<FIELD>. Only the OIDC login needs any: the
+    client the console is at the identity provider, and where the provider sends the browser
+    back. The provider is FILINGS_API__ISSUER (endpoints discovered from its
+    `/.well-known/openid-configuration`); tokens are checked by the API's verifier."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: OIDC: the console's client id at the provider; default FILINGS_API__AUDIENCE.
+    oidc_client_id: str | None = None  # FILINGS_CONSOLE__OIDC_CLIENT_ID
+    #: OIDC: the client secret, for a confidential client (PKCE is used either way).
+    oidc_client_secret: SecretStr | None = None  # FILINGS_CONSOLE__OIDC_CLIENT_SECRET
+    oidc_scopes: str = "openid profile"  # FILINGS_CONSOLE__OIDC_SCOPES (space-separated)
+    #: OIDC: the discovery document is reused this long.
+    oidc_discovery_cache: timedelta = Field(default=timedelta(minutes=10), gt=timedelta(0))  # FILINGS_CONSOLE__OIDC_DISCOVERY_CACHE
+    #: OIDC: one call to the provider (discovery, token exchange) at most this long.
+    oidc_timeout: timedelta = Field(default=timedelta(seconds=5), gt=timedelta(0))  # FILINGS_CONSOLE__OIDC_TIMEOUT
+    #: The console's public address (`https://filings.example.cn`): the redirect URI sent to the
+    #: provider is `<public_url>/login/callback`, and cookies are `Secure` when it is https.
+    #: Default: the address the request came to.
+    public_url: str | None = None  # FILINGS_CONSOLE__PUBLIC_URL
+    page_size: int = Field(default=20, ge=1, le=200)  # FILINGS_CONSOLE__PAGE_SIZE (rows per queue page)
+
+    @field_validator("public_url")
+    @classmethod
+    def _an_origin(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("FILINGS_CONSOLE__PUBLIC_URL must start with http:// or https://")
+        return value
+
+    @field_validator("oidc_discovery_cache", "oidc_timeout", mode="before")
+    @classmethod
+    def _plain_seconds(cls, value: object) -> object:
+        return float(value) if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit() else value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FILINGS_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
@@ -292,6 +331,7 @@ class Settings(BaseSettings):
     registry_url: str | None = None  # FILINGS_REGISTRY_URL
     s3: S3Settings = Field(default_factory=S3Settings)  # FILINGS_S3__<FIELD>
     api: ApiSettings = Field(default_factory=ApiSettings)  # FILINGS_API__<FIELD>
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)  # FILINGS_CONSOLE__<FIELD>
     #: Where tools reach the filing service (`filings` talks to it by default).
     api_url: str = Field(default="http://127.0.0.1:8400", validation_alias=AliasChoices("FILINGS_API_URL"))
 

@@ -156,6 +156,7 @@ async def withdraw(request: Request, principal: Principal, appid: str) -> Respon
                             text(form, "idem"))
     if answer.ok:
         return forms.pages_of(request).redirect(request, f"/filings/{appid}", flash="已撤回该备案申请")
-    errors = {"reason": e.get("message_zh", "") for e in answer.errors if e.get("field", "").endswith("reason")}
+    said = [e.get("message_zh") or e.get("message_en", "") for e in answer.errors if e.get("field", "").endswith("reason")]
+    errors = {"reason": said[0]} if said else {}
     return await _again(request, principal, api, appid, form, answer, "withdraw", errors,
                         "reason" if errors else None)

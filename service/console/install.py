@@ -4,6 +4,9 @@ after the gatekeeper is added (so the session middleware runs before it)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request
@@ -16,7 +19,6 @@ from service.console.oidc import OidcClient
 from service.console.pages import router
 from service.console.render import Pages
 from service.console.session import ConsoleSession, Signer
-from service.console.settings import load_console_settings
 from service.context import Services
 from service.tokens import ensure_local_signing_key
 
@@ -42,9 +44,11 @@ async def _csrf_refused(request: Request, _: Exception) -> Response:
 
 
 def install_console(app: FastAPI, settings: Settings, services: Services) -> None:
-    console = load_console_settings()
+    console = settings.console
     ring = settings.payload_keyring()
-    pages = Pages(Signer(ring.key(ring.current)), console)
+    # A key of its own for the console's CSRF tokens, derived from the payload key (never the key itself).
+    csrf_key = hmac.new(ring.key(ring.current), b"filings-console-csrf", hashlib.sha256).digest()
+    pages = Pages(Signer(csrf_key), console)
     api = settings.api
     local = api.auth == "local"
     login = Login(

@@ -108,7 +108,10 @@ class Login:
                 ttl=self.api.token_ttl)
         except (ValueError, InvalidClaims) as err:
             field = "appids" if "appid" in str(err) else "province" if "province" in str(err) else "sub"
-            return self._page(request, status=422, form=kept, errors={field: str(err)}, problem="请更正标出的内容")
+            words = {"appids": "AppID 须形如 wx1234567890abcdef（wx 加 16 位小写十六进制），多个用逗号分隔",
+                     "province": "请选择中国大陆的省级行政区", "sub": "登录名无效"}[field]
+            return self._page(request, status=422, form=kept, errors={field: f"{words}（{err}）"},
+                              problem="请更正标出的内容")
         response = RedirectResponse(safe_next(kept["next"]), status_code=303)
         self.pages.start_session(request, response, token, int(self.api.token_ttl.total_seconds()))
         return response

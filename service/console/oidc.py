@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from service.console.settings import ConsoleSettings
+from engine.settings import ConsoleSettings
 
 
 class ProviderUnavailable(RuntimeError):

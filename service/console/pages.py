@@ -25,7 +25,7 @@ from service.console.api import Answer, Api
 from service.console.filing_view import load
 from service.console.materials import material
 from service.console.refusals import problem_page
-from service.principal import APPID, Role
+from service.principal import APPID, Principal, Role
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,7 +38,7 @@ HOMES = {
 }
 
 
-def _no_such(request: Request, principal: Caller, appid: str) -> Response:
+def _no_such(request: Request, principal: Principal, appid: str) -> Response:
     return problem_page(request, principal, Answer(404), appid)
 
 

@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from filing.masking import mask_mobile
 from service.console import clock, labels
 from service.console.session import FLASH_COOKIE, LOGIN_COOKIE, SESSION_COOKIE, Signer, cookie_header, expired_cookie
-from service.console.settings import ConsoleSettings
+from engine.settings import ConsoleSettings
 from service.console.why import explain
 from service.principal import Principal
 

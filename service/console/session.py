@@ -39,8 +39,8 @@ API_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs"})
 
 SECURITY_HEADERS = [
     (b"content-security-policy",
-     b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'self'; "
-     b"frame-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+     (b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'self'; "
+      b"frame-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
     (b"x-content-type-options", b"nosniff"),

@@ -158,6 +158,14 @@ CASES: dict[str, tuple[str, dict[str, str], Callable[[Settings], Any], Any]] = {
     "FILINGS_API__PAGE_SIZE": ("20", {}, lambda s: s.api.page_size, 20),
     "FILINGS_API__MAX_PAGE_SIZE": ("100", {}, lambda s: s.api.max_page_size, 100),
     "FILINGS_API__LIST_LIMIT": ("500", {}, lambda s: s.api.list_limit, 500),
+    "FILINGS_CONSOLE__OIDC_CLIENT_ID": ("console", {}, lambda s: s.console.oidc_client_id, "console"),
+    "FILINGS_CONSOLE__OIDC_CLIENT_SECRET": ("s3", {}, lambda s: s.console.oidc_client_secret.get_secret_value(), "s3"),
+    "FILINGS_CONSOLE__OIDC_SCOPES": ("openid", {}, lambda s: s.console.oidc_scopes, "openid"),
+    "FILINGS_CONSOLE__OIDC_DISCOVERY_CACHE": ("60", {}, lambda s: s.console.oidc_discovery_cache, timedelta(minutes=1)),
+    "FILINGS_CONSOLE__OIDC_TIMEOUT": ("PT2S", {}, lambda s: s.console.oidc_timeout, timedelta(seconds=2)),
+    "FILINGS_CONSOLE__PUBLIC_URL": ("https://filings.example.cn/", {}, lambda s: s.console.public_url,
+                                    "https://filings.example.cn"),
+    "FILINGS_CONSOLE__PAGE_SIZE": ("50", {}, lambda s: s.console.page_size, 50),
 }
 
 
