@@ -23,12 +23,11 @@ from filing.messages import (
 )
 from service.access import FilingAccess, filing_of
 from service.context import Services, services
-from service.idempotency import Answer, once
+from service.updates import send_once
 from service.outside import rule_problem, start_violations
 from service.principal import Role
 from service.problems import problem_responses
 from service.routes.filings import IdempotencyKey
-from service.temporal import update_id
 
 router = APIRouter(tags=["applicants and verification"])
 Svc = Annotated[Services, Depends(services)]
@@ -44,13 +43,10 @@ async def verify_sms_code(
 ) -> Response:
     """Rate-limited per mobile and per client (429 with Retry-After), on top of L3's 5 entries per code."""
 
-    async def effect() -> Answer:
+    async def rate_limited() -> None:
         await svc.sms_limits.hit(entry.mobile, access.principal.sub)
-        result = await svc.temporal.update(access.appid, "verify_sms_code", entry, SmsVerifyResult,
-                                           update_id(access.principal.key, key, "verify_sms_code"))
-        return 200, result
 
-    return await once(svc.idempotency, request, access.principal, key, effect)
+    return await send_once(svc, request, access, key, "verify_sms_code", entry, SmsVerifyResult, before=rate_limited)
 
 
 @router.post(
@@ -61,12 +57,7 @@ async def request_sms_resend(
     request_body: SmsResendRequest, key: IdempotencyKey, request: Request, svc: Svc,
     access: Annotated[FilingAccess, Depends(filing_of(Role.APPLICANT))],
 ) -> Response:
-    async def effect() -> Answer:
-        result = await svc.temporal.update(access.appid, "request_sms_resend", request_body, SmsResendResult,
-                                           update_id(access.principal.key, key, "request_sms_resend"))
-        return 200, result
-
-    return await once(svc.idempotency, request, access.principal, key, effect)
+    return await send_once(svc, request, access, key, "request_sms_resend", request_body, SmsResendResult)
 
 
 @router.post(
@@ -80,15 +71,12 @@ async def resubmit(
     """Checked here by every rule first (422 naming each field), then by the filing (409 if
     it is not RETURNED, or names another appid or kind)."""
 
-    async def effect() -> Answer:
+    async def checked() -> None:
         violations = await start_violations(resubmission.application, svc.materials, svc.registry)
         if violations:
             raise rule_problem(violations, "nothing was resubmitted")
-        result = await svc.temporal.update(access.appid, "resubmit", resubmission, ResubmitResult,
-                                           update_id(access.principal.key, key, "resubmit"))
-        return 200, result
 
-    return await once(svc.idempotency, request, access.principal, key, effect)
+    return await send_once(svc, request, access, key, "resubmit", resubmission, ResubmitResult, before=checked)
 
 
 @router.post(
@@ -99,9 +87,4 @@ async def withdraw(
     body: WithdrawRequest, key: IdempotencyKey, request: Request, svc: Svc,
     access: Annotated[FilingAccess, Depends(filing_of(Role.APPLICANT))],
 ) -> Response:
-    async def effect() -> Answer:
-        result = await svc.temporal.update(access.appid, "withdraw", body, WithdrawResult,
-                                           update_id(access.principal.key, key, "withdraw"))
-        return 200, result
-
-    return await once(svc.idempotency, request, access.principal, key, effect)
+    return await send_once(svc, request, access, key, "withdraw", body, WithdrawResult)

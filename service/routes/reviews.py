@@ -16,13 +16,13 @@ from fastapi.responses import Response
 from filing.messages import DecisionResult, PlatformDecision, ProvinceDecision
 from service.access import FilingAccess, filing_of
 from service.context import Services, services
-from service.idempotency import Answer, json_answer, once
+from service.idempotency import Answer, json_answer
+from service.updates import send_once
 from service.outside import outside
 from service.principal import Role
 from service.problems import Problem, problem_responses
 from service.routes.filings import IdempotencyKey
 from service.schemas import NextNumber, PlatformDecisionBody, ProvinceDecisionBody
-from service.temporal import update_id
 
 router = APIRouter(tags=["reviews"])
 Svc = Annotated[Services, Depends(services)]
@@ -44,13 +44,8 @@ async def platform_decision(
     access: Annotated[FilingAccess, Depends(filing_of(Role.PLATFORM_REVIEWER))],
 ) -> Response:
     decision = PlatformDecision(reviewer=access.principal.sub, **body.model_dump())
-
-    async def effect() -> Answer:
-        result = await svc.temporal.update(access.appid, "decide_platform", decision, DecisionResult,
-                                           update_id(access.principal.key, key, "decide_platform"))
-        return _answer(result, access.filing_id)
-
-    return await once(svc.idempotency, request, access.principal, key, effect)
+    return await send_once(svc, request, access, key, "decide_platform", decision, DecisionResult,
+                           answer=lambda result: _answer(result, access.filing_id))
 
 
 @router.post(
@@ -63,13 +58,8 @@ async def province_decision(
     access: Annotated[FilingAccess, Depends(filing_of(Role.PROVINCE_REVIEWER))],
 ) -> Response:
     decision = ProvinceDecision(reviewer=access.principal.sub, **body.model_dump())
-
-    async def effect() -> Answer:
-        result = await svc.temporal.update(access.appid, "decide_province", decision, DecisionResult,
-                                           update_id(access.principal.key, key, "decide_province"))
-        return _answer(result, access.filing_id)
-
-    return await once(svc.idempotency, request, access.principal, key, effect)
+    return await send_once(svc, request, access, key, "decide_province", decision, DecisionResult,
+                           answer=lambda result: _answer(result, access.filing_id))
 
 
 @router.get(

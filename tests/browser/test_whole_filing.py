@@ -83,6 +83,8 @@ async def test_a_filing_from_submission_to_approved_through_the_pages(console: C
     await expect(principal_group).to_contain_text(person.identity_document.number)
     scan = principal_group.locator("a.material img")
     await expect(scan).to_be_visible()
+    # The scan is fetched (and audited) after the page: wait for it to load, as the reviewer does.
+    await scan.evaluate("img => img.complete ? null : new Promise(done => { img.onload = img.onerror = done; })")
     assert await scan.evaluate("img => img.complete && img.naturalWidth > 0"), "the scan did not load"
     await expect(platform.locator("section.timeline")).to_contain_text("进入平台初审")
     await console.screenshot(platform, "filing-platform")
