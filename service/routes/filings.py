@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -24,7 +25,13 @@ from service.idempotency import Answer, json_answer, once
 from service.outside import rule_problem, start_violations
 from service.principal import Principal, Role, canonical_province
 from service.problems import IDEMPOTENCY_HEADER, Problem, problem_responses, violation
-from service.schemas import ApplicationRead, FilingListItem, FilingPage, FilingStarted, MaterialLink
+from service.schemas import (
+    ApplicationRead,
+    FilingListItem,
+    FilingPage,
+    FilingStarted,
+    MaterialLink,
+)
 
 router = APIRouter(tags=["filings"])
 Svc = Annotated[Services, Depends(services)]
@@ -47,24 +54,38 @@ async def start_filing(
 ) -> Response:
     """The application is checked by every rule first (422 with each violation, nothing started);
     another filing in flight for the appid answers 409 naming its stage."""
-    if principal.role is R.APPLICANT and application.appid not in principal.appids:
-        raise Problem(403, f"appid {application.appid} is not among the mini-programs of your token", kind="forbidden-appid")
 
-    async def effect() -> Answer:
+    async def size_checked() -> None:
         size = len(await request.body())
         if size > MAX_APPLICATION_BYTES:
             raise rule_problem([violation("application", "schema.too_large",
                                           f"申请内容过大（{size} 字节），上限为 {MAX_APPLICATION_BYTES} 字节",
                                           f"the application is {size} bytes; at most {MAX_APPLICATION_BYTES} are accepted")])
-        violations = await start_violations(application, svc.materials, svc.registry)
+
+    return await _start_once(svc, request, principal, key, application, before=size_checked)
+
+
+async def _start_once(
+    svc: Services, request: Request, principal: Principal, key: str, started_by: Application | CancellationRequest,
+    before: Callable[[], Awaitable[None]] | None = None,
+) -> Response:
+    """Check (rules, R10, R8 against the registry: 422 with every violation) and start, once
+    per Idempotency-Key; another filing in flight for the appid answers 409 naming its stage."""
+    if principal.role is R.APPLICANT and started_by.appid not in principal.appids:
+        raise Problem(403, f"appid {started_by.appid} is not among the mini-programs of your token", kind="forbidden-appid")
+
+    async def effect() -> Answer:
+        if before is not None:
+            await before()
+        violations = await start_violations(started_by, svc.materials, svc.registry)
         if violations:
             raise rule_problem(violations)
-        filing_id = launch.filing_id_for(application.appid)
+        start = launch.start_cancellation if isinstance(started_by, CancellationRequest) else launch.start_filing
         try:
             started = await svc.temporal.call(
-                launch.start_filing(svc.temporal.client, application, task_queue=svc.settings.task_queue,
-                                    policy=svc.settings.policy),
-                filing_id=filing_id, what="the start")
+                start(svc.temporal.client, started_by, task_queue=svc.settings.task_queue,  # type: ignore[arg-type]
+                      policy=svc.settings.policy),
+                filing_id=launch.filing_id_for(started_by.appid), what="the start")
         except launch.FilingInFlight as err:
             raise Problem(409, str(err), kind="filing-in-flight", stage=err.stage, filing_id=err.filing_id) from None
         return await _started(svc, started)
@@ -89,24 +110,7 @@ async def start_cancellation(
     principal: Annotated[Principal, Depends(role_in(R.APPLICANT, R.OPERATOR))],
 ) -> Response:
     """`{kind, appid, filing_number, reason}`; who is texted comes from the registry, never from here."""
-    if principal.role is R.APPLICANT and cancellation.appid not in principal.appids:
-        raise Problem(403, f"appid {cancellation.appid} is not among the mini-programs of your token", kind="forbidden-appid")
-
-    async def effect() -> Answer:
-        violations = await start_violations(cancellation, svc.materials, svc.registry)  # R8 against the registry
-        if violations:
-            raise rule_problem(violations, "nothing was started")
-        filing_id = launch.filing_id_for(cancellation.appid)
-        try:
-            started = await svc.temporal.call(
-                launch.start_cancellation(svc.temporal.client, cancellation, task_queue=svc.settings.task_queue,
-                                          policy=svc.settings.policy),
-                filing_id=filing_id, what="the start")
-        except launch.FilingInFlight as err:
-            raise Problem(409, str(err), kind="filing-in-flight", stage=err.stage, filing_id=err.filing_id) from None
-        return await _started(svc, started)
-
-    return await once(svc.idempotency, request, principal, key, effect)
+    return await _start_once(svc, request, principal, key, cancellation)
 
 
 # --- the desks ----------------------------------------------------------------------------
