@@ -8,8 +8,9 @@ Every file is checked against R1–R8 and R10 first (R10 asks the material store
 each named material was uploaded, R8 the registry, whose schema must be current: else it
 stops with one line naming `filings registry migrate`); a file that breaks a rule prints
 every violation and starts nothing. `--example` also stores the example's materials in
-the configured material store, so the file starts as it is. Exit status is non-zero when any file failed.
-The logic lives in `engine.batch`, shared with `filings start`; this module only prints.
+the configured material store, so the file starts as it is. Exit status is non-zero when
+any file failed. The logic lives in `engine.batch`, shared with `filings start`; this
+module only prints.
 With `--via-service` it starts through `POST /v1/filings` / `/v1/cancellations` with a
 bearer token instead, holding no payload key: that is `filings start`'s own code (`cli`).
 """

@@ -25,7 +25,7 @@ from engine.keys import MissingKey
 from engine.log_context import FilingLogContext
 from engine.logs import configure_logging
 from engine.ports import Listen, PortsBusy, check_ports
-from engine.process import run_and_exit
+from engine.process import run_and_exit, run_without_teardown
 from engine.settings import Settings, load_settings
 from registry.database import RegistryUnavailable
 from registry.migrate import SchemaNotCurrent, require_current
@@ -164,7 +164,7 @@ def main() -> int:
         check_ports([Listen("FILINGS_METRICS_PORT", settings.http_host, settings.metrics_port),
                      Listen("FILINGS_HEALTH_PORT", settings.http_host, settings.health_port)])
         require_current(settings.registry_database_url)  # SPEC §11: checked at start, migrated by a command
-        asyncio.run(run_worker(settings))
+        run_without_teardown(run_worker(settings))
     except PortsBusy as err:
         for line in err.problems:
             print(f"error: {line}", file=sys.stderr)

@@ -23,7 +23,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 
-from bench.procs import HOST, Child, Processes, dev_server_args, free_port, wait_until
+from bench.procs import HOST, Child, Processes, dev_server_args, free_port, prepare_data_dir, wait_until
 
 __all__ = ["DevServer", "WorkerProcess", "closing_all", "free_port", "wait_until"]
 
@@ -99,8 +99,12 @@ class WorkerProcess:
         return self.child.proc if self.child else None
 
     def start(self) -> None:
+        """Start the worker on a prepared data dir (`bench.procs.prepare_data_dir`: the registry
+        migrated, the example's scans stored, as an operator would have done)."""
         if self.alive:
             raise RuntimeError("a worker process is already running")
+        keys_file = self.extra_env.get("FILINGS_KEYS_FILE")
+        prepare_data_dir(self.data_dir, Path(keys_file) if keys_file else None, self.extra_env.get("FILINGS_REGISTRY_URL"))
         env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),

@@ -13,6 +13,7 @@ as its parent: start children from the event loop's thread or a long-lived one.)
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ctypes
 import os
@@ -64,6 +65,29 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[b
             return
         time.sleep(0.1)
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
+
+
+def prepare_data_dir(data_dir: Path, keys_file: Path | None = None, registry_url: str | None = None) -> None:
+    """What an operator does before a worker's first start on a data dir, done for a harness's
+    worker: the registry's schema (`filings registry migrate`; a worker refuses to start on an
+    old one) and the example application's scans in the material store (`starter.py --example`;
+    the worker re-checks R10 at L1). Idempotent, so every (re)start may call it. Runs the
+    store's coroutines on a private loop in a helper thread, as callers sit in an event loop."""
+    from adapters.materials_local import FileMaterialStore
+    from engine.settings import Settings
+    from filing.examples import example_materials
+    from registry.migrate import upgrade
+
+    settings = Settings(data_dir=data_dir, keys_file=keys_file, registry_url=registry_url)
+    upgrade(settings.registry_database_url)
+    store = FileMaterialStore(settings.data_dir, settings.payload_keyring())
+
+    async def put_all() -> None:
+        for content in example_materials().values():
+            await store.put(content)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as apart:
+        apart.submit(asyncio.run, put_all()).result()
 
 
 class ProcessExited(RuntimeError):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.procs import Child, Processes, free_port
+from bench.procs import Child, Processes, free_port, prepare_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,6 +65,7 @@ def start_engine_worker(procs: Processes, address: str, task_queue: str, data_di
                         *, codec: bool = True, extra_env: dict[str, str] | None = None) -> WorkerHandle:
     data_dir.mkdir(parents=True, exist_ok=True)
     env = engine_env(address, task_queue, data_dir, keys_file, **(extra_env or {}))
+    prepare_data_dir(data_dir, keys_file, env.get("FILINGS_REGISTRY_URL"))
     args = [sys.executable, "worker.py"] if codec else [sys.executable, "-m", "bench.worker_proc", "--codec", "off"]
     child = procs.start(f"engine-worker:{task_queue}", args, data_dir / "worker.log", env=env, cwd=ROOT)
     return WorkerHandle(child, task_queue, data_dir, codec)

@@ -9,11 +9,14 @@ leaves without interpreter teardown once its work is done.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Callable
-from typing import NoReturn
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn, TypeVar
+
+T = TypeVar("T")
 
 
 def exit_code_of(request: SystemExit) -> int:
@@ -37,3 +40,12 @@ def run_and_exit(main: Callable[[], int | None]) -> NoReturn:
         with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can be said there
             stream.flush()
     os._exit(code)
+
+
+def run_without_teardown(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` without its teardown, which cancels every task left and waits for it and
+    for every `asyncio.to_thread` thread: after the worker's bounded shutdown, an activity
+    that swallows its cancellation, or a call blocked in a thread, would hold the exit for
+    ever. `run_and_exit` leaves at once instead; the server re-dispatches what was abandoned.
+    (A Runner, for its Ctrl-C handling while a process starts up: it cancels `main`.)"""
+    return asyncio.Runner().run(main)

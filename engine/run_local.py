@@ -27,9 +27,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
@@ -42,7 +40,7 @@ from engine.health import health_url, probe
 from engine.keys import MissingKey, ensure_local_codec_token, ensure_local_keys
 from engine.logs import configure_logging
 from engine.ports import Listen, PortsBusy, check_ports
-from engine.process import run_and_exit
+from engine.process import run_and_exit, run_without_teardown
 from engine.settings import Settings, load_settings
 from engine.telemetry import MetricsPortUnavailable
 from registry.database import RegistryUnavailable
@@ -161,13 +159,16 @@ def start_service(settings: Settings) -> subprocess.Popen[bytes]:
     )
 
 
-async def wait_for_service(settings: Settings, service: subprocess.Popen[bytes],
+async def wait_for_service(settings: Settings, service: subprocess.Popen[bytes], server: subprocess.Popen[bytes],
                            timeout: float = SERVICE_START_TIMEOUT) -> None:
     """Until the service's /healthz answers 200 (Temporal and the registry reachable)."""
     url = f"{service_url(settings)}/healthz"
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
+        if server.poll() is not None:  # the service would wait for it in vain
+            raise LocalServerError(f"the dev server exited with status {server.returncode} while the filing "
+                                   "service was starting")
         if service.poll() is not None:
             raise LocalServerError(f"the filing service exited with status {service.returncode} while starting "
                                    "(its error is above)")
@@ -280,7 +281,7 @@ async def main_async(settings: Settings) -> int:
         service = start_service(settings)
         stop = ServiceFirst(service)
         watchers.append(asyncio.create_task(watch("the dev server", server, "dev_server_exited")))
-        await wait_for_service(settings, service)
+        await wait_for_service(settings, service, server)
         log.info("filing_service_ready", url=service_url(settings))
         watchers.append(asyncio.create_task(watch("the filing service", service, "filing_service_exited")))
         print(banner(settings), flush=True)
@@ -298,15 +299,6 @@ async def main_async(settings: Settings) -> int:
         for watcher in watchers:
             await watcher
         await codec.cleanup()
-
-
-def run_without_teardown(main: Coroutine[Any, Any, int]) -> int:
-    """`asyncio.run` without its teardown, which cancels every task left and waits for it and
-    for every `asyncio.to_thread` thread: after the worker's bounded shutdown, an activity
-    that swallows its cancellation, or a call blocked in a thread, would hold the exit for
-    ever. `run_and_exit` leaves at once instead; the server re-dispatches what was abandoned.
-    (A Runner, for its Ctrl-C handling while the stack starts up: it cancels `main`.)"""
-    return asyncio.Runner().run(main)
 
 
 def main() -> int:

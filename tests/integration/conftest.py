@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: the soak with chaos (small by default; `-m 'not slow'` skips it)")
+    config.addinivalue_line("markers", "slow: over 30 s: the soak with chaos, the hostile load (`-m 'not slow'` skips them)")
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from temporalio.service import RPCError
 from engine.launch import start_filing
 from filing.examples import example_application
 from filing.messages import Stage
+from registry.migrate import upgrade
 from tests.conftest import appid_for, unique, write_test_keys
 from workflows import search_attributes as sa
 from workflows.filing import FilingWorkflow
@@ -80,7 +81,9 @@ async def test_search_attributes_follow_every_stage(dev_engine):
     assert (await handle.describe()).typed_search_attributes.get(sa.STAGE_DEADLINE) is None
 
 
-def run_starter(*args: str, engine=None, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_starter(*args: str, engine=None, cwd: Path, data_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`python starter.py ARGS` against `engine`'s server and task queue; its data dir (keys,
+    material store, registry) is `data_dir`, else the engine's."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if engine is not None:
         env |= {
@@ -88,32 +91,46 @@ def run_starter(*args: str, engine=None, cwd: Path) -> subprocess.CompletedProce
             "FILINGS_TASK_QUEUE": engine.task_queue,
             "FILINGS_DATA_DIR": str(engine.data_dir),
         }
+    if data_dir is not None:
+        env["FILINGS_DATA_DIR"] = str(data_dir)
     return subprocess.run(
         [sys.executable, str(ROOT / "starter.py"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
     )
 
 
 async def test_starter_launches_the_example_and_is_idempotent(dev_engine, tmp_path):
+    """The integrator's own data dir (keys, material store, registry), beside the engine's worker."""
+    mine = tmp_path / "integrator"
+    write_test_keys(mine)
     example = tmp_path / "example.json"
-    made = await asyncio.to_thread(run_starter, "--example", str(example), cwd=tmp_path)
+    made = await asyncio.to_thread(run_starter, "--example", str(example), cwd=tmp_path, data_dir=mine)
     assert made.returncode == 0, made.stderr
     data = json.loads(example.read_text(encoding="utf-8"))
     data["mini_program"]["appid"] = appid_for(2)
     example.write_text(json.dumps(data, ensure_ascii=False))
-
-    first = await asyncio.to_thread(run_starter, str(example), engine=dev_engine, cwd=tmp_path)
-    assert first.returncode == 0, first.stderr
     filing_id = f"filing-{appid_for(2)}"
+
+    # The registry R8 reads has no schema yet: one line saying what to run, nothing started.
+    behind = await asyncio.to_thread(run_starter, str(example), engine=dev_engine, cwd=tmp_path, data_dir=mine)
+    assert behind.returncode == 1 and "filings registry migrate" in behind.stderr
+    assert len(behind.stderr.strip().splitlines()) == 1 and "Traceback" not in behind.stderr
+    with pytest.raises(RPCError):
+        await dev_engine.client.get_workflow_handle(filing_id).describe()
+    upgrade(f"sqlite:///{mine / 'registry.db'}")  # what `filings registry migrate` does
+
+    # R10 is checked against this data dir's store: the example's scans are there since --example.
+    first = await asyncio.to_thread(run_starter, str(example), engine=dev_engine, cwd=tmp_path, data_dir=mine)
+    assert first.returncode == 0, first.stderr
     assert f"started {filing_id}" in first.stdout
     assert f"http://127.0.0.1:8233/namespaces/default/workflows/{filing_id}" in first.stdout
 
-    again = await asyncio.to_thread(run_starter, str(example), engine=dev_engine, cwd=tmp_path)
+    again = await asyncio.to_thread(run_starter, str(example), engine=dev_engine, cwd=tmp_path, data_dir=mine)
     assert again.returncode == 0 and "already running" in again.stdout
 
     data["mini_program"]["name"] = "另一个名字"
     other = tmp_path / "other.json"
     other.write_text(json.dumps(data, ensure_ascii=False))
-    refused = await asyncio.to_thread(run_starter, str(other), engine=dev_engine, cwd=tmp_path)
+    refused = await asyncio.to_thread(run_starter, str(other), engine=dev_engine, cwd=tmp_path, data_dir=mine)
     assert refused.returncode == 1
     assert "R9.filing_in_flight" in refused.stderr and "stage" in refused.stderr
     # Personal data is not printed.
@@ -144,8 +161,10 @@ async def test_starter_rejects_a_broken_file_listing_every_violation(dev_engine,
 
 async def test_starter_reports_an_unreachable_server(tmp_path):
     example = tmp_path / "example.json"
-    await asyncio.to_thread(run_starter, "--example", str(example), cwd=tmp_path)
-    write_test_keys(tmp_path)  # keys present: the failure must be the server's
+    write_test_keys(tmp_path)  # keys present, the registry current: the failure must be the server's
+    upgrade(f"sqlite:///{tmp_path / 'registry.db'}")
+    made = await asyncio.to_thread(run_starter, "--example", str(example), cwd=tmp_path, data_dir=tmp_path)
+    assert made.returncode == 0, made.stderr
     env_engine = type("E", (), {"settings": type("S", (), {"temporal_address": "127.0.0.1:1"})(),
                                 "task_queue": unique("tq"), "data_dir": tmp_path})()
     result = await asyncio.to_thread(run_starter, str(example), engine=env_engine, cwd=tmp_path)
