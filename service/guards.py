@@ -129,8 +129,13 @@ class Gatekeeper:
         if status in (401, 403, 404):
             self.metrics.refusals.labels(route, str(status)).inc()
         principal: Principal | None = scope.get("state", {}).get("principal")
-        log.info("request", method=scope["method"], route=route, status=status, ms=round(seconds * 1000, 1),
-                 role=principal.role.value if principal else None, sub=principal.sub if principal else None)
+        # Monitoring polls /healthz and /metrics every few seconds: logged at debug, not info.
+        level = log.debug if route in QUIET_ROUTES and status < 500 else log.info
+        level("request", method=scope["method"], route=route, status=status, ms=round(seconds * 1000, 1),
+              role=principal.role.value if principal else None, sub=principal.sub if principal else None)
+
+
+QUIET_ROUTES = frozenset({"/healthz", "/metrics"})
 
 
 def _route_template(scope: Scope) -> str:
