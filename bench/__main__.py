@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="the scripted parties poll `status` from 10 ms after an action, backing off to this")
     parser.add_argument("--db", choices=["file", "memory"], default="file",
                         help="dev server database: a temporary SQLite file, or in memory (no fsyncs)")
+    parser.add_argument("--sms-rate", type=float, default=None,
+                        help="activities/s on the SMS task queue, for the engine's SMS worker "
+                        "(FILINGS_SMS_RATE_PER_SECOND) and the baseline's alike (default: the engine's, 20)")
     parser.add_argument("--worker-log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default="INFO",
                         help="FILINGS_LOG_LEVEL of the engine workers (INFO logs every timeline entry, as deployed)")
     parser.add_argument("--out", type=Path, help="JSON results file (default bench/results/<timestamp>.json)")
@@ -144,11 +147,13 @@ def main(argv: list[str] | None = None) -> int:
         "versions": report.versions(),
         "sizes": {"filings": args.filings, "parked": args.parked, "storm": args.storm, "batch": args.batch,
                   "repeat": args.repeat, "warmup": args.warmup, "in_flight": args.in_flight,
-                  "poll_cap_ms": args.poll_ms, "db": args.db, "worker_log_level": args.worker_log_level},
+                  "poll_cap_ms": args.poll_ms, "db": args.db, "worker_log_level": args.worker_log_level,
+                  "sms_rate": args.sms_rate},
         "scenarios": sorted(args.scenarios),
     }
     lab = Lab.create(keep=args.keep, in_memory=args.db == "memory", poll_cap=args.poll_ms / 1000)
     lab.worker_env["FILINGS_LOG_LEVEL"] = args.worker_log_level
+    lab.sms_rate = args.sms_rate
     say(f"{command.strip()}\nworking in {lab.workdir}")
     t0 = time.perf_counter()
     try:

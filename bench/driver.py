@@ -33,11 +33,30 @@ T_VERIFY = "verify_sms_code -> PROVINCIAL_REVIEW"
 T_PROVINCE = "province_decision -> APPROVED"
 TRANSITIONS = (T_PLATFORM, T_VERIFY, T_PROVINCE)
 
-FILING_NUMBER = "冀ICP备18021892号-2X"  # the example applications are filed in 河北省 (冀)
-
-
 def new_appid() -> str:
     return "wx" + secrets.token_hex(8)
+
+
+def number_for(appid: str) -> str:
+    """A filing number of its own for the filing of `appid`, under a subject number of its
+    own: L8 issues a number once (a second approval with the same one is refused, L9), and a
+    NEW that names no subject number gets a new subject. The example applications are filed
+    in 河北省 (冀); the 10-digit serial derives from the appid's hex digits."""
+    return f"冀ICP备{int(appid[2:], 16) % 9_000_000_000 + 1_000_000_000}号-1X"
+
+
+async def filing_key_of(handle: WorkflowHandle[Any, Any]) -> str:
+    """`<workflow id>/<first run id>`: what every effect's idempotency key starts with. A
+    handle from a start knows its first run; one found running is described."""
+    first = handle.first_execution_run_id
+    if not first:
+        first = (await handle.describe()).raw_description.workflow_execution_info.first_run_id
+    return f"{handle.id}/{first}"
+
+
+def sms_key(filing_key: str, attempt: int, mobile: str, resend: int = 0) -> str:
+    """The idempotency key of one SMS send (workflows/effects.py `_send_code`)."""
+    return f"{filing_key}:{attempt}:sms:{mobile}:{resend}"
 
 
 _TRANSIENT = {RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE,
@@ -85,15 +104,16 @@ class Outbox:
                 message = json.loads(line)
                 self._codes[message["idempotency_key"]] = message["code"]
 
-    async def code(self, filing_id: str, attempt: int, mobile: str, resend: int = 0, timeout: float = 60) -> str:
-        key = f"{filing_id}:{attempt}:sms:{mobile}:{resend}"  # activities.sms: one message per key
+    async def code(self, filing_key: str, attempt: int, mobile: str, resend: int = 0, timeout: float = 60) -> str:
+        """The code of the outbox line of this send's key (one line per key)."""
+        key = sms_key(filing_key, attempt, mobile, resend)
         deadline = time.monotonic() + timeout
         while True:
             self._refresh()
             if key in self._codes:
                 return self._codes[key]
             if time.monotonic() > deadline:
-                raise Stalled(f"no SMS for {filing_id} attempt {attempt} in {self.path} after {timeout:.0f}s")
+                raise Stalled(f"no SMS under {key.split(':', 1)[0]} attempt {attempt} in {self.path} after {timeout:.0f}s")
             await asyncio.sleep(0.01)
 
 
@@ -150,7 +170,7 @@ class EngineDriver:
 
     async def verify(self, run: Run, handle: WorkflowHandle[Any, Any], application: Application, attempt: int) -> None:
         person = application.subject_principal
-        code = await self.outbox.code(handle.id, attempt, person.mobile)
+        code = await self.outbox.code(await filing_key_of(handle), attempt, person.mobile)
         sent = time.perf_counter()
         answer = await handle.execute_update(
             "verify_sms_code",
@@ -179,7 +199,8 @@ class EngineDriver:
             return run
         sent = time.perf_counter()
         await handle.signal("province_decision",
-                            {"decision": "approve", "reviewer": "冀-07", "filing_number": FILING_NUMBER, "attempt": 1})
+                            {"decision": "approve", "reviewer": "冀-07", "filing_number": number_for(application.appid),
+                             "attempt": 1})
         run.latencies[T_PROVINCE] = await until(run, read, "APPROVED") - sent
         await asyncio.wait_for(handle.result(), self.poller.timeout)
         run.done_at = time.perf_counter()
@@ -223,7 +244,8 @@ class BareDriver:
             return run
         sent = time.perf_counter()
         await handle.signal("province_decision",
-                            {"decision": "approve", "reviewer": "冀-07", "filing_number": FILING_NUMBER, "attempt": 1})
+                            {"decision": "approve", "reviewer": "冀-07", "filing_number": number_for(new_appid()),
+                             "attempt": 1})
         run.latencies[T_PROVINCE] = await until(run, read, "APPROVED") - sent
         await asyncio.wait_for(handle.result(), self.poller.timeout)
         run.done_at = time.perf_counter()

@@ -8,7 +8,7 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 
 
 def event_name(event: HistoryEvent) -> str:
@@ -54,3 +54,22 @@ async def history_of(handle: WorkflowHandle[Any, Any]) -> list[HistoryEvent]:
 
 def summary(events: list[HistoryEvent]) -> dict[str, int]:
     return dict(Counter(event_name(e) for e in events).most_common())
+
+
+async def run_chain(client: Client, workflow_id: str, first_run_id: str) -> list[list[HistoryEvent]]:
+    """Every run of one filing, first to last, each run's events: a filing continues as new
+    at a resubmission (and when its history is long), so its story spans runs. Followed
+    through each run's `WORKFLOW_EXECUTION_CONTINUED_AS_NEW` event, not visibility (which
+    is eventually consistent)."""
+    runs: list[list[HistoryEvent]] = []
+    run_id: str | None = first_run_id
+    while run_id:
+        events = await history_of(client.get_workflow_handle(workflow_id, run_id=run_id))
+        runs.append(events)
+        last = events[-1] if events else None
+        run_id = (
+            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            if last is not None and last.HasField("workflow_execution_continued_as_new_event_attributes")
+            else None
+        )
+    return runs

@@ -35,6 +35,9 @@ class Lab:
     poll_cap: float = 0.05
     #: Environment for every engine worker (e.g. FILINGS_LOG_LEVEL).
     worker_env: dict[str, str] = field(default_factory=dict)
+    #: Activities per second on the SMS task queue, engine and baseline alike (None: the
+    #: engine's default, FILINGS_SMS_RATE_PER_SECOND).
+    sms_rate: float | None = None
     procs: Processes = field(default_factory=Processes)
     _keys: KeysFile | None = None
 
@@ -89,13 +92,14 @@ class Lab:
     async def engine_worker(self, server: Server, task_queue: str, codec: bool = True,
                             extra_env: dict[str, str] | None = None) -> WorkerHandle:
         _ = self.keys
+        rate = {"FILINGS_SMS_RATE_PER_SECOND": str(self.sms_rate)} if self.sms_rate is not None else {}
         worker = start_engine_worker(self.procs, server.address, task_queue, self.workdir / task_queue, self.keys_file,
-                                     codec=codec, extra_env={**self.worker_env, **(extra_env or {})})
+                                     codec=codec, extra_env={**self.worker_env, **rate, **(extra_env or {})})
         await worker.ready()
         return worker
 
     async def bare_worker(self, server: Server, task_queue: str) -> WorkerHandle:
-        worker = start_bare_worker(self.procs, server.address, task_queue, self.workdir / task_queue)
+        worker = start_bare_worker(self.procs, server.address, task_queue, self.workdir / task_queue, self.sms_rate)
         await worker.ready()
         return worker
 

@@ -122,13 +122,17 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     ev = results.get("events")
     if ev:
         happy = ev["paths"]["happy"]["events"]
-        out.append(("history events, happy path", str(happy), str(ev["bare_happy"]["events"]),
+        out.append(("history events, happy path (1 run)", str(happy), str(ev["bare_happy"]["events"]),
                     f"<= 45{_verdict(happy <= 45)}"))
         for name in ("return_resubmit", "sms_timeout"):
             path = ev["paths"].get(name)
             if path:
-                out.append((f"history events, {name.replace('_', ' ')}",
-                            f"{path['events']} ({path['events_when_returned']} at RETURNED)", "-", ""))
+                bare_path = (ev.get("bare_paths") or {}).get(name)
+                out.append((f"history events, {name.replace('_', ' ')} (runs)",
+                            f"{path['events']} = {' + '.join(map(str, path['events_per_run']))} "
+                            f"({path['events_when_returned']} at RETURNED)",
+                            f"{bare_path['events']} = {' + '.join(map(str, bare_path['events_per_run']))}"
+                            if bare_path else "-", ""))
     lc = results.get("lifecycle")
     if lc:
         eng, bare = lc["sides"]["engine"], lc["sides"]["bare"]

@@ -71,12 +71,15 @@ def start_engine_worker(procs: Processes, address: str, task_queue: str, data_di
     return WorkerHandle(child, task_queue, data_dir, codec)
 
 
-def start_bare_worker(procs: Processes, address: str, task_queue: str, data_dir: Path) -> WorkerHandle:
+def start_bare_worker(procs: Processes, address: str, task_queue: str, data_dir: Path,
+                      sms_rate: float | None = None) -> WorkerHandle:
     data_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FILINGS_", "TEMPORAL_"))}
     env["PYTHONUNBUFFERED"] = "1"
     args = [sys.executable, "-m", "bench.baseline", "--address", address, "--task-queue", task_queue,
             "--data-dir", str(data_dir)]
+    if sms_rate is not None:
+        args += ["--sms-rate", str(sms_rate)]
     child = procs.start(f"bare-worker:{task_queue}", args, data_dir / "worker.log", env=env, cwd=ROOT)
     return WorkerHandle(child, task_queue, data_dir, codec=False, ready_marker="bare worker on")
 
