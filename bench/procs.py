@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,6 +112,19 @@ async def wait_until(check: Callable[[], Awaitable[T]], timeout: float, what: st
             last = err
         await asyncio.sleep(interval)
     raise TimeoutError(f"{what}: not within {timeout:.0f}s" + (f" (last error: {last!r})" if last else ""))
+
+
+async def wait_for_healthz(url: str, child: Child, timeout: float = 60.0) -> None:
+    """Until `GET {url}/healthz` answers 200 (the service reaches Temporal and its registry);
+    a service that exited meanwhile is an error at once, with the end of its log."""
+    import httpx
+
+    async with httpx.AsyncClient(timeout=5) as http:
+        async def healthy() -> bool:
+            child.check_alive(f"before answering {url}/healthz")
+            return (await http.get(f"{url}/healthz")).status_code == 200
+
+        await wait_until(healthy, timeout, f"{child.name} answering 200 on {url}/healthz", interval=0.2)
 
 
 def dev_server_args(port: int, db: Path | None = None, *, log_level: str = "error",
@@ -213,10 +227,10 @@ class Processes:
         if child in self.children:
             self.children.remove(child)
 
-    def stop(self, child: Child, timeout: float = 15.0) -> None:
+    def stop(self, child: Child, timeout: float = 15.0, signum: int = signal.SIGTERM) -> None:
         if child.alive():
             with contextlib.suppress(ProcessLookupError):
-                child.proc.send_signal(signal.SIGTERM)
+                child.proc.send_signal(signum)
             try:
                 child.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -229,6 +243,19 @@ class Processes:
     def stop_all(self, timeout: float = 15.0) -> None:
         for child in reversed(list(self.children)):  # workers before the server they talk to
             self.stop(child, timeout)
+
+    def start_filing_service(self, name: str, env: Mapping[str, str], log: Path, cwd: Path,
+                             profile: Path | None = None) -> tuple[Child, str]:
+        """`python -m service` on a free port of HOST of its own (FILINGS_API__HOST/PORT are set
+        here, the rest of `env` is the caller's: Temporal, data dir, keys, task queue); answers
+        the child and its base URL. With `profile`, under cProfile, whose file is written when
+        the service leaves after SIGINT (uvicorn re-raises the signal it stopped on: after
+        SIGTERM the process dies before cProfile writes; SIGINT unwinds as KeyboardInterrupt). Readiness: `wait_for_healthz`."""
+        port = free_port()
+        full_env = {**env, "FILINGS_API__HOST": HOST, "FILINGS_API__PORT": str(port)}
+        profiler = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
+        child = self.start(name, [sys.executable, *profiler, "-m", "service"], log, env=full_env, cwd=cwd)
+        return child, f"http://{HOST}:{port}"
 
     def start_dev_server(self, name: str, port: int, log: Path, db: Path | None = None, **options: object) -> Child:
         """The dev server as a child (see `dev_server_args`); readiness is the caller's condition."""

@@ -196,6 +196,37 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         out.append((f"batch start, per s (B={bt['size']})", _med(bt["starter_per_second"]), _med(bt["bare_per_second"]),
                     ""))
         out.append(("batch ratio starter/bare", _med(bt["ratio"]), "1", ""))
+    sv = results.get("service")
+    if sv:
+        out += _service_rows(sv)
+    return out
+
+
+def _service_rows(sv: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The filing service: engine column = over HTTP, baseline column = the Temporal client
+    (starts) or the saturation it was offered half of (reads, decisions)."""
+    sizes, start = sv["sizes"], sv["start"]
+    ratio = start["ratio"]
+    out = [
+        (f"service: starts/s, HTTP vs client ({sizes['clients']} callers, {sizes['starts']} x{sizes['repeat']})",
+         _med(start["http"]["per_second"]), _med(start["client"]["per_second"]), ""),
+        ("service: start ratio HTTP/client", _med(ratio), "1",
+         f">= 0.8{_verdict(ratio['median'] >= 0.8 if ratio.get('median') else None)}"),
+        ("service: CPU ms per start, service/server/worker",
+         " / ".join(_fmt(start["http"]["cpu_ms_per_start"].get(k)) for k in ("service", "server", "worker")),
+         " / ".join(_fmt(start["client"]["cpu_ms_per_start"].get(k)) for k in ("service", "server", "worker")), ""),
+    ]
+    for key, label, target_ms in (("read", "status read GET /v1/filings/{appid}", 50),
+                                  ("decision", "decision round trip POST platform-decision", 500)):
+        part = sv[key]
+        sat, opened = part["saturation"], part["open"]
+        p99 = opened["latency"]["p99_ms"]
+        out.append((f"service: {label}, saturation/s ({sizes['clients']} callers)", _fmt(sat["per_second"]),
+                    "-", ""))
+        out.append(((f"  open loop at {_fmt(part['offered_per_second'])}/s: p50/p95/p99 "
+                     f"({opened['answered']} answered, {opened['errors']} errors)"),
+                    _lat(opened["latency"]), f"lag p99 {_fmt((opened.get('send_lag') or {}).get('p99_ms'), ' ms')}",
+                    f"p99 <= {target_ms} ms{_verdict(p99 <= target_ms if p99 is not None and not opened['errors'] else False)}"))
     return out
 
 
@@ -233,6 +264,9 @@ def markdown(document: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     lines += [f"| {m} | {e} | {b} | {t.strip()} |" for m, e, b, t in rows(results)]
+    profile = (results.get("service") or {}).get("service_profile")
+    if profile:
+        lines += ["", "The service under cProfile (main thread, by own time):", "", "```", *profile, "```"]
     events = results.get("events") or {}
     if events.get("happy_event_list"):
         lines += ["", "Happy path, one filing on a quiet server:", "", "```"]
