@@ -116,8 +116,10 @@ async def wait_for_task_after_signal(handle) -> int:  # type: ignore[no-untyped-
     async def poll() -> int:
         while True:
             events = [e async for e in handle.fetch_history_events()]
-            signalled = max(i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)
-            done = [e.event_type for e in events[signalled:] if e.event_type in ends]
+            # A signal that reaches a run while one of its workflow tasks is running is
+            # buffered by the server: it is in the history only once that task has ended.
+            signalled = [i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
+            done = [e.event_type for e in events[signalled[-1]:] if e.event_type in ends] if signalled else []
             if done:
                 return done[0]
             await asyncio.sleep(0.05)
