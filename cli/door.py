@@ -12,7 +12,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel
 
-from cli.visibility import FilingRow
+from engine.visibility import FilingRow
 from engine.batch import LaunchResult
 from filing.messages import (
     DecisionResult,

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.privacy import is_personal_subject, shown, value_at, who
-from cli.visibility import FilingRow
+from engine.visibility import FilingRow
 from engine.batch import LaunchResult
 from filing.calendar import CHINA_TZ, CalendarDay
 from filing.messages import FilingStatus, Stage, TimelineEntry, Violation

@@ -20,7 +20,7 @@ from cli import parsing, render
 from cli.door import Desk, Filters
 from cli.idempotency import body_bytes, call_key, filing_anchor
 from cli.options import EXIT_NOT_APPLIED, CliError, Options, command
-from cli.visibility import oldest_deadline_first
+from engine.visibility import oldest_deadline_first
 from filing.messages import (
     Decision,
     FilingStatus,

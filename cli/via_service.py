@@ -24,7 +24,7 @@ from cli.door import A, Desk, Door, Filters, MaterialRefused, Refused, Rows
 from cli.errors import CliError, task_retrying, unconfirmed
 from cli.idempotency import body_bytes, retry_key
 from cli.tokens import Token, login_hint
-from cli.visibility import FilingRow
+from engine.visibility import FilingRow
 from engine.batch import LaunchResult
 from filing.messages import (
     DecisionResult,

@@ -16,7 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from cli.door import A, Desk, Door, Filters, MaterialRefused, Refused, Rows
 from cli.errors import CliError
 from cli.remote import ANSWER_TIMEOUT, fetch_status, update
-from cli.visibility import build_query, fetch_rows
+from engine.visibility import build_query, fetch_rows
 from engine.batch import LaunchResult, launch_checked, material_store, registry
 from engine.checks import CheckUnavailable
 from engine.launch import (

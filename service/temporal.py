@@ -24,7 +24,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 
-from cli.visibility import FilingRow, fetch_rows
+from engine.visibility import FilingRow, fetch_rows
 from engine.client import connect_options
 from engine.codec import data_converter
 from engine.launch import filing_id_for

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 
-from cli.visibility import FilingRow, build_query
+from engine.visibility import FilingRow, build_query
 from engine import launch
 from filing.messages import FilingStatus, Stage
 from filing.models import Application, CancellationRequest, FilingKind

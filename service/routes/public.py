@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from cli.visibility import build_query
+from engine.visibility import build_query
 from filing.calendar import BusinessCalendar, CalendarDataError
 from filing.messages import CalendarUpdated
 from filing.registry import PublicEntry

@@ -11,7 +11,7 @@ from cli import parsing
 from cli.options import CliError
 from cli.privacy import shown, value_at
 from cli.render import deadline_text
-from cli.visibility import build_query
+from engine.visibility import build_query
 from filing.messages import Stage
 from filing.models import FilingKind
 

@@ -1,4 +1,5 @@
-"""Operators' lists and reviewers' queues: visibility queries on the §7 search attributes.
+"""Operators' lists and reviewers' queues: visibility queries on the §7 search attributes,
+shared by the filing service and the `filings` tool's direct mode.
 
 Queries are scoped to `FilingWorkflow` on the configured task queue (one deployment's
 filings). Sorting happens here, not in the query: the SQL visibility store of the dev
