@@ -98,6 +98,10 @@ class SmsActivities:
         log.info("sms_sent", filing_id=request.filing_id, to=mask_mobile(request.mobile))
         # A real gateway may answer a repeated key without the body: the digest is of our
         # own code, which every retry derives again, never of what the gateway echoes.
+        # Except for a send a filing of the earlier shape began (its context is not its key):
+        # its first attempt sent a random code, which the gateway answers for the key.
+        if request.context != request.idempotency_key and delivered.code and delivered.code != code:
+            digest = self._keys.digest(delivered.code, request.context, key_id)
         return SentCode(digest=digest, sent_at=delivered.sent_at)
 
     @activity.defn(name="check_sms_code")

@@ -9,24 +9,32 @@ only, never decrypts, and the scans of identity documents are never on disk in c
 Files are written to a temp file and renamed into place, so a crash leaves either the
 whole material or a temp file that no name ever resolves to. Several workers may share
 the directory: two writers of the same content both write the same material.
+
+Who stored a material (`MaterialOwner`) is kept beside it, in
+`<data dir>/material-owners/<sha256>/`: one small JSON file per claim (the uploader, and
+each appid it was stored for), named by the claim's SHA-256 and written once (the first
+record of a claim stays). Asking whether a caller owns a material is one `stat` per claim.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from engine.keys import Keyring
 from engine.sealing import Sealer
-from filing.materials import check_material, check_material_name, material_sha256
-from filing.ports import StoredMaterial
+from filing.materials import check_material_name, material_sha256, prepare_material
+from filing.ports import MaterialOwner, StoredMaterial
 
 DIRECTORY = "materials"
+OWNERS_DIRECTORY = "material-owners"
 HEADER_MAGIC = b"FMAT1 "
 #: A header line is far shorter; reading this much is enough to `stat` without the body.
 HEADER_LIMIT = 512
@@ -55,16 +63,17 @@ class FileMaterialStore:
     def __init__(self, data_dir: Path, keyring: Keyring) -> None:
         self._data_dir = data_dir
         self._dir = data_dir / DIRECTORY
+        self._owners = data_dir / OWNERS_DIRECTORY
         self._sealer = Sealer(keyring)
 
     @property
     def directory(self) -> Path:
         return self._dir
 
-    async def put(self, content: bytes) -> StoredMaterial:
-        """Store `content` once; raises `MaterialRejected` (R10) for content no filing may name."""
-        material = check_material(content)
-        return await asyncio.to_thread(self._put, content, material)
+    async def put(self, content: bytes, owner: MaterialOwner) -> StoredMaterial:
+        """Store `content` once, `owner` among its owners; raises `MaterialRejected` (R10) for
+        content no filing may name. Answers the material as stored (an image re-encoded)."""
+        return await asyncio.to_thread(self._prepare_and_put, content, owner)
 
     async def get(self, sha256: str) -> bytes | None:
         return await asyncio.to_thread(self._get, check_material_name(sha256))
@@ -72,7 +81,46 @@ class FileMaterialStore:
     async def stat(self, sha256: str) -> StoredMaterial | None:
         return await asyncio.to_thread(self._stat, check_material_name(sha256))
 
+    async def owned_by(self, sha256: str, caller: MaterialOwner) -> bool:
+        return await asyncio.to_thread(self._owned_by, check_material_name(sha256), caller)
+
     # --- blocking parts -------------------------------------------------------------
+
+    def _prepare_and_put(self, content: bytes, owner: MaterialOwner) -> StoredMaterial:
+        prepared = prepare_material(content)
+        material = self._put(prepared.content, prepared.material)
+        self._record_owner(material.sha256, owner)
+        return material
+
+    def _claim_path(self, sha256: str, claim: str) -> Path:
+        return self._owners / sha256 / hashlib.sha256(claim.encode()).hexdigest()
+
+    def _owned_by(self, sha256: str, caller: MaterialOwner) -> bool:
+        return any(self._claim_path(sha256, claim).is_file() for claim in caller.claims())
+
+    def _record_owner(self, sha256: str, owner: MaterialOwner) -> None:
+        """One file per claim, created once (a hard link of a complete temp file: never torn)."""
+        folder = self._owners / sha256
+        record = owner.model_dump(mode="json") | {"sha256": sha256, "at": datetime.now(UTC).isoformat()}
+        for claim in owner.claims():
+            path = self._claim_path(sha256, claim)
+            if path.is_file():
+                continue
+            self._private_dir(self._owners)
+            self._private_dir(folder)
+            fd, temp = tempfile.mkstemp(prefix=".owner.", suffix=".tmp", dir=folder)  # 0600
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    json.dump(record | {"claim": claim}, f, ensure_ascii=False)
+                    f.flush()
+                    os.fsync(f.fileno())
+                try:
+                    os.link(temp, path)
+                except FileExistsError:
+                    pass  # another writer recorded this claim first: theirs stays
+            finally:
+                Path(temp).unlink(missing_ok=True)
+            self._sync(folder)
 
     def _path(self, sha256: str) -> Path:
         return self._dir / sha256
@@ -121,15 +169,22 @@ class FileMaterialStore:
 
     def _ensure_directory(self) -> None:
         """Owner-only: `<data dir>` (when this creates it) and `materials/` are 0700."""
+        self._private_dir(self._dir)
+
+    def _private_dir(self, path: Path) -> None:
         if not self._data_dir.exists():
             self._data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._dir.mkdir(mode=0o700, exist_ok=True)
-        if self._dir.stat().st_mode & 0o077:
-            self._dir.chmod(0o700)
+        path.mkdir(mode=0o700, exist_ok=True)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
 
     def _sync_directory(self) -> None:
         """Make the rename itself durable, so a material reported stored survives a power cut."""
-        fd = os.open(self._dir, os.O_RDONLY)
+        self._sync(self._dir)
+
+    @staticmethod
+    def _sync(directory: Path) -> None:
+        fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:

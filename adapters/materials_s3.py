@@ -9,12 +9,20 @@ boto3 is blocking and slow to import: the client is made on first use (a worker 
 never touches a material pays nothing) and every call runs off the event loop. Timeouts
 and retries are short, so an endpoint that is down is an error naming the endpoint and
 the bucket within seconds, never a hang; the secret is never part of a message.
+
+Who stored a material (`MaterialOwner`) is kept in the same bucket, one small JSON object
+per claim (the uploader, and each appid it was stored for) at
+`material-owners/<sha256>/<SHA-256 of the claim>`, written once: every replica sees the
+same owners, and asking whether a caller owns a material is one HEAD per claim.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import threading
+from datetime import UTC, datetime
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -22,13 +30,14 @@ from pydantic import ValidationError
 
 from engine.keys import Keyring
 from engine.sealing import Sealer
-from filing.materials import check_material, check_material_name, material_sha256
-from filing.ports import StoredMaterial
+from filing.materials import check_material_name, material_sha256, prepare_material
+from filing.ports import MaterialOwner, StoredMaterial
 
 if TYPE_CHECKING:
     from engine.settings import S3Settings
 
 PREFIX = "materials/"
+OWNERS_PREFIX = "material-owners/"
 _MEDIA_TYPE, _BYTES = "media-type", "bytes"  # object metadata (S3 lower-cases the names)
 
 T = TypeVar("T")
@@ -63,16 +72,22 @@ class S3MaterialStore:
         s = self._settings
         return f"bucket {s.bucket!r} at {s.endpoint_url or f'AWS S3 ({s.region})'}"
 
-    async def put(self, content: bytes) -> StoredMaterial:
-        """Store `content` once; raises `MaterialRejected` (R10) for content no filing may name."""
-        material = check_material(content)
-        return await self._run(self._put, content, material)
+    async def put(self, content: bytes, owner: MaterialOwner) -> StoredMaterial:
+        """Store `content` once, `owner` among its owners; raises `MaterialRejected` (R10) for
+        content no filing may name. Answers the material as stored (an image re-encoded)."""
+        prepared = await asyncio.to_thread(prepare_material, content)
+        material = await self._run(self._put, prepared.content, prepared.material)
+        await self._run(self._record_owner, material.sha256, owner)
+        return material
 
     async def get(self, sha256: str) -> bytes | None:
         return await self._run(self._get, check_material_name(sha256))
 
     async def stat(self, sha256: str) -> StoredMaterial | None:
         return await self._run(self._stat, check_material_name(sha256))
+
+    async def owned_by(self, sha256: str, caller: MaterialOwner) -> bool:
+        return await self._run(self._owned_by, check_material_name(sha256), caller)
 
     # --- blocking parts -------------------------------------------------------------
 
@@ -185,6 +200,35 @@ class S3MaterialStore:
             Metadata={_MEDIA_TYPE: material.media_type, _BYTES: str(material.bytes)},
         )
         return material
+
+
+    def _claim_key(self, sha256: str, claim: str) -> str:
+        return f"{OWNERS_PREFIX}{sha256}/{hashlib.sha256(claim.encode()).hexdigest()}"
+
+    def _exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._s3().head_object(Bucket=self._settings.bucket, Key=key)
+        except ClientError as err:
+            if _code(err) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def _owned_by(self, sha256: str, caller: MaterialOwner) -> bool:
+        return any(self._exists(self._claim_key(sha256, claim)) for claim in caller.claims())
+
+    def _record_owner(self, sha256: str, owner: MaterialOwner) -> None:
+        record = owner.model_dump(mode="json") | {"sha256": sha256, "at": datetime.now(UTC).isoformat()}
+        for claim in owner.claims():
+            key = self._claim_key(sha256, claim)
+            if self._exists(key):
+                continue  # the first record of a claim stays
+            self._s3().put_object(
+                Bucket=self._settings.bucket, Key=key, ContentType="application/json",
+                Body=json.dumps(record | {"claim": claim}, ensure_ascii=False).encode(),
+            )
 
 
 def _code(err: Any) -> str:

@@ -77,6 +77,7 @@ def prepare_data_dir(data_dir: Path, keys_file: Path | None = None, registry_url
     from adapters.materials_local import FileMaterialStore
     from engine.settings import Settings
     from filing.examples import example_materials
+    from filing.ports import MaterialOwner
     from registry.migrate import upgrade
 
     settings = Settings(data_dir=data_dir, keys_file=keys_file, registry_url=registry_url)
@@ -85,7 +86,7 @@ def prepare_data_dir(data_dir: Path, keys_file: Path | None = None, registry_url
 
     async def put_all() -> None:
         for content in example_materials().values():
-            await store.put(content)
+            await store.put(content, MaterialOwner.imported("bench"))
 
     with concurrent.futures.ThreadPoolExecutor(1) as apart:
         apart.submit(asyncio.run, put_all()).result()

@@ -7,8 +7,9 @@ production tokens come from the identity provider and this command refuses.
     export TOKEN=$(filings login --role platform_reviewer --sub r-01)
     curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8400/v1/filings
 
-With `--save` the token is kept for its role instead of printed (`cli.tokens`: owner-only,
-in the user's configuration directory), and every `filings` command of that role uses it.
+With `--save` the token is kept for its role at the service FILINGS_API_URL (or `--api-url`)
+names, instead of printed (`cli.tokens`: owner-only, in the user's configuration directory),
+and every `filings` command of that role talking to that service uses it.
 """
 
 from __future__ import annotations
@@ -53,14 +54,18 @@ def login(
                                                     help="An applicant's mini-program (wx…); repeatable.")] = None,
     ttl: Annotated[str | None, typer.Option("--ttl", metavar="DURATION",
                                             help="Lifetime: PT8H, P1D or seconds (default FILINGS_API__TOKEN_TTL).")] = None,
-    save: Annotated[bool, typer.Option("--save", help="Keep it for this role's `filings` commands instead of "
-                                                      "printing it (~/.config/filings/tokens/<role>, 0600).")] = False,
+    save: Annotated[bool, typer.Option("--save", help="Keep it for this role's `filings` commands at this service "
+                                                      "instead of printing it (~/.config/filings/tokens/<service>/<role>, "
+                                                      "0600).")] = False,
+    api_url: Annotated[str | None, typer.Option("--api-url", metavar="URL", envvar="FILINGS_API_URL",
+                                                help="The filing service the saved token is for "
+                                                     "(default http://127.0.0.1:8400).")] = None,
 ) -> None:
     """Print a bearer token for the local filing service (the token alone, on stdout), or --save it."""
     err = Console(stderr=True, highlight=False)
     lifetime = _ttl(ttl)
     try:
-        settings = load_settings()
+        settings = load_settings(**({"api_url": api_url} if api_url else {}))
     except SystemExit as exit_:
         err.print(str(exit_.code), markup=False)
         raise typer.Exit(1) from None
@@ -80,10 +85,10 @@ def login(
         typer.echo(token)
         return
     try:
-        path = tokens.save(role, token)
+        path = tokens.save(role, token, settings.api_url)
     except OSError as problem:
         err.print(f"error: cannot save the token: {problem}", style="red", markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
     until = tokens.Token(token, str(path)).expires_at()
-    err.print(f"saved a {role.value} token for {sub or role.value} to {path}"
+    err.print(f"saved a {role.value} token for {sub or role.value} at {settings.api_url} to {path}"
               + (f" (valid until {until:%Y-%m-%d %H:%M} UTC)" if until else ""), markup=False, soft_wrap=True)

@@ -2,8 +2,10 @@
 
 `filings materials add` uploads each file to the filing service (`POST /v1/materials`), or
 with `--direct` stores it straight into the configured material store (the tool then holds
-the payload keys, as a worker does), and prints the SHA-256 each application field names
-it by. A file refused (not JPEG/PNG/PDF by content, empty, over 5 MiB) is reported with its
+the payload keys, as a worker does; the store records the import as `cli:<user>`), and prints
+the SHA-256 each application field names it by: the stored material's, an image being
+re-encoded. A file refused (not JPEG/PNG/PDF by content, not readable as one, a PDF with
+active content, empty, over 5 MiB) is reported with its
 R10 rule and the exit status is 1; the other files are still stored, so one bad scan never
 costs the good ones. The same content is the same material: uploading it again is harmless.
 """

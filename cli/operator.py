@@ -57,7 +57,7 @@ async def list_filings(
     running: Annotated[bool, typer.Option("--running", help="Running filings only.")] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, metavar="N", help="Show at most this many.")] = 200,
 ) -> None:
-    """Filings filtered on the §7 search attributes (service: oldest deadline first; direct: newest first)."""
+    """Filings filtered on the §7 search attributes, each once, oldest deadline first."""
     now = datetime.now(UTC)
     filters = Filters(stages=stage or [], provinces=[parsing.province_prefix(p) for p in province or []],
                       kinds=kind or [], overdue=overdue, provisional=provisional, running=running)

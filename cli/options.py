@@ -88,7 +88,7 @@ class Options:
         return self._client
 
     def token(self) -> Token:
-        return choose(self.token_given, self.token_from_env, self.roles, self.as_role)
+        return choose(self.token_given, self.token_from_env, self.roles, self.as_role, self.settings.api_url)
 
     def door(self) -> Door:
         if self._door is None:

@@ -16,8 +16,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from cli.door import A, Desk, Door, Filters, MaterialRefused, Refused, Rows
 from cli.errors import CliError
 from cli.remote import ANSWER_TIMEOUT, fetch_status, update
+from engine import deadline_pages
 from engine.visibility import build_query, fetch_rows
-from engine.batch import LaunchResult, launch_checked, material_store, registry
+from engine.batch import LaunchResult, import_owner, launch_checked, material_store, registry
 from engine.checks import CheckUnavailable
 from engine.launch import (
     filing_id_for,
@@ -77,7 +78,7 @@ class TemporalDoor(Door):
                             kinds=filters.kinds, overdue=filters.overdue, provisional=filters.provisional,
                             running=filters.running)
         client = await self.opts.client()
-        rows = await fetch_rows(client, query, limit=limit)
+        rows = await deadline_pages.walk(client, query, size=min(limit, 200), limit=limit)
         total = (await client.count_workflows(query)).count
         return Rows(rows, total, query)
 
@@ -92,7 +93,7 @@ class TemporalDoor(Door):
         except LookupError as err:  # the payload keys the store seals with are not configured
             raise CliError(f"material store: {err}") from None
         try:
-            return await store.put(content)
+            return await store.put(content, import_owner("cli"))  # an operator's import names its source
         except MaterialRejected as err:
             raise MaterialRefused(err.key, err.message_en, err.message_zh) from None
         except RuntimeError as err:  # the store itself is down

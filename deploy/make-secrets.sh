@@ -55,6 +55,7 @@ create minio_root_user line "root-$(hex 6)"
 create minio_root_password line "$(hex 24)"
 create s3_access_key_id line "filings-$(hex 8)"
 create s3_secret_access_key line "$(hex 24)"
-# Keycloak: its admin console, and the filing service's confidential OIDC client.
+# Keycloak: its admin console, the filing service's confidential OIDC client, and the Web UI's.
 create keycloak_admin_password line "$(hex 16)"
 create oidc_client_secret line "$(hex 24)"
+create temporal_ui_client_secret line "$(hex 24)"

@@ -12,7 +12,9 @@ a second copy of the logic.
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +31,7 @@ from engine.wiring import resolve_adapter
 from filing.examples import example_application, example_materials
 from filing.messages import Violation
 from filing.models import Application, CancellationRequest
-from filing.ports import MaterialStore, Registry, StoredMaterial
+from filing.ports import MaterialOwner, MaterialStore, Registry, StoredMaterial
 from filing.rules import parse_application
 from filing.schema_errors import violations_from_validation_error
 
@@ -83,10 +85,22 @@ def is_cancellation(document: Any) -> bool:
     return isinstance(document, dict) and "subject" not in document and str(document.get("kind", "")).startswith("CANCEL_")
 
 
+def import_owner(tool: str, appids: list[str] | None = None) -> MaterialOwner:
+    """An operator's import names its source: the tool and the system user who ran it
+    (`starter:alice`, `cli:alice`), and the mini-programs it was stored for, if known."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # a container's uid without a passwd entry
+        user = f"uid-{os.getuid()}"
+    return MaterialOwner.imported(f"{tool}:{user}", appids)
+
+
 async def store_example_materials(store: MaterialStore, application: Application) -> list[StoredMaterial]:
-    """Put the example materials `application` names into `store`, so it starts as it is (SPEC §10)."""
+    """Put the example materials `application` names into `store`, so it starts as it is (SPEC §10);
+    recorded as the starter's import for the example's appid."""
     named = {sha256 for _, sha256 in application.materials()}
-    return [await store.put(content) for sha256, content in example_materials().items() if sha256 in named]
+    owner = import_owner("starter", [application.appid])
+    return [await store.put(content, owner) for sha256, content in example_materials().items() if sha256 in named]
 
 
 def read_application(path: Path, now: datetime | None = None) -> LaunchResult:

@@ -14,7 +14,7 @@ from datetime import datetime
 from filing.materials import material_violations
 from filing.messages import Violation
 from filing.models import Application, CancellationRequest
-from filing.ports import MaterialStore, Registry
+from filing.ports import MaterialOwner, MaterialStore, Registry
 from filing.references import reference_violations
 from filing.rules import ALL_RULES, check_application
 
@@ -28,14 +28,16 @@ class CheckUnavailable(RuntimeError):
 
 
 async def start_violations(
-    request: Application | CancellationRequest, now: datetime, *, store: MaterialStore, registry: Registry
+    request: Application | CancellationRequest, now: datetime, *, store: MaterialStore, registry: Registry,
+    owner: MaterialOwner | None = None,
 ) -> list[Violation]:
-    """Every violation of an application (R1–R8, R10) or a cancellation request (R8)."""
+    """Every violation of an application (R1–R8, R10) or a cancellation request (R8). With
+    `owner` (an applicant's start or resubmission), a material it did not upload is not there."""
     async def materials() -> list[Violation]:
         if not isinstance(request, Application):
             return []
         try:
-            return await material_violations(request, store)
+            return await material_violations(request, store, owner=owner)
         except (OSError, RuntimeError, LookupError) as err:
             raise CheckUnavailable("material store", err) from err
 

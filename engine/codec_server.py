@@ -1,10 +1,19 @@
 """The codec server (`/encode`, `/decode`) the Temporal Web UI and CLI call to show payloads.
 
-Only a caller with the bearer token gets plaintext; browsers are answered only from the
-configured Web UI origins (CORS, FILINGS_CODEC_CORS_ORIGIN). For the local Web UI, which
-cannot send a header, the token may instead be the first path segment
-(`http://127.0.0.1:8081/<token>`): the UI then runs on 127.0.0.1 only, for the operator
-at that machine.
+Two kinds of caller get plaintext, and nobody else:
+
+- tools (the `temporal` CLI with `--codec-auth`, scripts): the bearer token
+  (FILINGS_CODEC_TOKEN) in `Authorization`, and no browser `Origin` but a Web UI's;
+- the Web UI's page in an operator's browser, which cannot hold a secret: `/decode` only,
+  from one of the configured Web UI origins (FILINGS_CODEC_CORS_ORIGIN) and with the
+  `X-Namespace` header the UI sends with every codec call. A browser sets `Origin` itself
+  (no page can forge it) and a custom header makes it ask first (a CORS preflight, answered
+  for the UI's origins only), so no other site can have a browser decode for it.
+
+So the Web UI is configured with the bare endpoint (`http://127.0.0.1:8081`): the token is
+in no URL, no UI settings answer and no command line. Who reaches the UI reaches
+plaintext: the local UI listens on 127.0.0.1 for the operator at that machine; in compose
+the UI signs its users in with the identity provider (docs/compose.md).
 
     python -m engine.codec_server     # FILINGS_CODEC_TOKEN, FILINGS_CODEC_PORT, keys as the worker
 
@@ -39,6 +48,10 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 Transform = Callable[[Sequence[Payload]], Awaitable[list[Payload]]]
 
 
+#: The header the Temporal Web UI sends with each codec call (temporalio/ui, data-encoder.ts).
+UI_HEADER = "X-Namespace"
+
+
 def build_app(keyring: Keyring, token: str, cors_origins: str) -> web.Application:
     """`cors_origins`: comma-separated, as FILINGS_CODEC_CORS_ORIGIN (the settings normalise it)."""
     if not token:
@@ -53,18 +66,27 @@ def build_app(keyring: Keyring, token: str, cors_origins: str) -> web.Applicatio
                 del payload.metadata[SEALED]
         return decoded
     app = web.Application(client_max_size=MAX_BODY_BYTES)
+    origins = [origin.strip() for origin in cors_origins.split(",") if origin.strip()]
 
-    def authorised(request: web.Request) -> bool:
+    def refusal(request: web.Request, *, for_the_ui: bool) -> str | None:
+        """Why this caller gets no plaintext (None: it may have it)."""
+        origin = request.headers.get("Origin")
+        if origin is not None and origin not in origins:
+            return "this origin is not a Web UI of this codec server (FILINGS_CODEC_CORS_ORIGIN)"
+        if origin is not None and for_the_ui and request.headers.get(UI_HEADER, "").strip():
+            return None  # the Web UI's own page
         given = request.headers.get("Authorization", "")
-        if not given and "token" in request.match_info:
-            given = f"Bearer {request.match_info['token']}"
-        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+        if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return None
+        return "a valid bearer token is required"
 
-    def endpoint(transform: Transform) -> Callable[[web.Request], Awaitable[web.Response]]:
+    def endpoint(transform: Transform, *, for_the_ui: bool) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
-            if not authorised(request):
-                log.warning("codec_refused", path=request.path.rsplit("/", 1)[-1], remote=request.remote)
-                return web.json_response({"error": "a valid bearer token is required"}, status=401)
+            why = refusal(request, for_the_ui=for_the_ui)
+            if why is not None:
+                log.warning("codec_refused", path=request.path.rsplit("/", 1)[-1], remote=request.remote,
+                            origin=request.headers.get("Origin"))
+                return web.json_response({"error": why}, status=401 if why.startswith("a valid") else 403)
             try:
                 payloads = Parse(await request.text(), Payloads())
                 result = await transform(payloads.payloads)
@@ -77,18 +99,15 @@ def build_app(keyring: Keyring, token: str, cors_origins: str) -> web.Applicatio
         return handle
 
     routes = [
-        web.post("/encode", endpoint(codec.encode)),
-        web.post("/decode", endpoint(decode)),
-        web.post("/{token}/encode", endpoint(codec.encode)),
-        web.post("/{token}/decode", endpoint(decode)),
+        web.post("/encode", endpoint(codec.encode, for_the_ui=False)),  # the UI only ever decodes
+        web.post("/decode", endpoint(decode, for_the_ui=True)),
     ]
     app.add_routes(routes)
     browser = aiohttp_cors.ResourceOptions(
-        allow_credentials=True,
-        allow_headers=("Content-Type", "Authorization", "X-Namespace"),
+        allow_credentials=False,  # the UI sends no cookies to its codec, and none are wanted
+        allow_headers=("Content-Type", "Authorization", UI_HEADER),
         allow_methods=("POST",),
     )
-    origins = [origin.strip() for origin in cors_origins.split(",") if origin.strip()]
     cors = aiohttp_cors.setup(app, defaults=dict.fromkeys(origins, browser))
     for route in list(app.router.routes()):
         cors.add(route)

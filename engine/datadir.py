@@ -5,11 +5,14 @@ Every process that may be the first to create it (make run, the worker, the star
 the tools) calls `ensure_private_dir` at start: a new one is made 0700 whatever the
 umask, and one found open to the group or the world (a copy, a restored backup, an
 older version) is tightened to 0700 with a log line saying so. The files inside are
-made 0600 by the adapters that write them.
+made 0600 by the adapters that write them; the SQLite databases (the embedded registry's
+`registry.db`, the dev server's `temporal.db`) by `ensure_private_database` before their
+first connection, which SQLite's -wal and -shm files then copy.
 """
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -18,6 +21,9 @@ import structlog
 log = structlog.get_logger("datadir")
 
 PRIVATE = 0o700
+PRIVATE_FILE = 0o600
+#: A SQLite database's companions: SQLite creates them with the database file's own mode.
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
 
 
 class DataDirError(OSError):
@@ -49,4 +55,26 @@ def ensure_private_dir(path: Path, variable: str = "FILINGS_DATA_DIR") -> Path:
     if mode & 0o077:
         log.warning("data_dir_tightened", path=str(path), was=f"{mode:04o}", now=f"{PRIVATE:04o}",
                     why="it holds personal data: owner-only")
+    return path
+
+
+def ensure_private_database(path: Path, *, create: bool = True) -> Path:
+    """The SQLite database at `path` owner-only (0600), also its -wal, -shm and -journal files,
+    tightened when an older run left them open to others. With `create`, an absent one is made
+    empty with 0600 (SQLite makes an empty file a database, and gives the files it adds the
+    database's mode); a program that sets up only a database it did not find (the Temporal
+    dev server) is started with umask 077 instead."""
+    if create:
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE))  # no O_TRUNC: an existing one is kept
+        except FileNotFoundError:  # no directory: the database's own open names the problem
+            return path
+    for suffix in SQLITE_COMPANIONS:
+        file = path.with_name(path.name + suffix)
+        try:
+            mode = stat.S_IMODE(file.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            file.chmod(PRIVATE_FILE)
     return path

@@ -11,6 +11,10 @@ Personal data is masked where it is produced; as a safety net, every rendered li
 is scanned for mainland mobiles and resident identity numbers, which are masked with
 `filing.masking` (names and addresses cannot be recognised reliably: they are never
 logged by the engine).
+
+Tracebacks never show local variables: a frame's locals hold requests, applications and
+tokens. The console shows a plain traceback; JSON lines carry it structured
+(`exception`: frames and the exception, no locals), so one error is one line.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 from temporalio import activity, workflow
 
 from filing.masking import mask_id_number, mask_mobile
@@ -71,10 +76,12 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     foreign: list[structlog.types.Processor] = [*shared, structlog.stdlib.ExtraAdder(_EXTRAS), _filing_context]
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer(ensure_ascii=False)
+    renderers: list[structlog.types.Processor] = (
+        [structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
+         structlog.processors.JSONRenderer(ensure_ascii=False)]
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(),
+                                            exception_formatter=structlog.dev.plain_traceback)]
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -86,12 +93,15 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=foreign,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer, _mask_rendered],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers, _mask_rendered],
         )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx logs every request's URL at INFO, query string included (the console calls the API
+    # in-process): a URL may carry what a person typed, so only its warnings are kept.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     # The SDK's details are fields of the line (above), not a dict appended to the message.
     workflow.logger.workflow_info_on_message = False
     activity.logger.activity_info_on_message = False

@@ -35,7 +35,7 @@ from alembic.util.exc import CommandError
 
 from engine.binaries import MissingBinary, temporal_cli
 from engine.codec_server import build_app, serve
-from engine.datadir import ensure_private_dir
+from engine.datadir import ensure_private_database, ensure_private_dir
 from engine.health import health_url, probe
 from engine.keys import MissingKey, ensure_local_codec_token, ensure_local_keys
 from engine.logs import configure_logging
@@ -78,6 +78,11 @@ def dev_server_args(settings: Settings, host: str, port: int, ui_port: int, code
     return args
 
 
+def ui_codec_endpoint(settings: Settings) -> str:
+    """The codec endpoint the local Web UI is given: no token in it (anyone may read it)."""
+    return f"http://{CODEC_HOST}:{settings.codec_port}"
+
+
 def local_address(settings: Settings) -> tuple[str, int]:
     """Where the dev server listens: TEMPORAL_ADDRESS, which must be this machine."""
     host, _, port = settings.temporal_address.rpartition(":")
@@ -106,10 +111,14 @@ def _stop_with_parent() -> None:
 
 
 def start_dev_server(settings: Settings, host: str, port: int, codec_endpoint: str | None = None) -> subprocess.Popen[bytes]:
+    # Owner-only like the rest of the data dir: an existing one tightened, a new one made 0600
+    # by the server under umask 077 (it sets up only a database it does not find).
+    ensure_private_database(settings.data_dir / "temporal.db", create=False)
     return subprocess.Popen(
         dev_server_args(settings, host, port, settings.web_ui_port, codec_endpoint),
         start_new_session=True,
         preexec_fn=_stop_with_parent if sys.platform.startswith("linux") else None,
+        umask=0o077,
     )
 
 
@@ -248,8 +257,9 @@ async def main_async(settings: Settings) -> int:
     except OSError as err:  # taken since the check
         raise LocalServerError(f"FILINGS_CODEC_PORT: cannot listen on {CODEC_HOST}:{settings.codec_port}: "
                                f"{err.strerror}") from err
-    # The local Web UI cannot send a header: its codec endpoint carries the token in the path.
-    server = start_dev_server(settings, host, port, f"http://{CODEC_HOST}:{settings.codec_port}/{token}")
+    # The Web UI gets the bare endpoint: the codec server knows its page by Origin and X-Namespace,
+    # so the token is in neither the UI's settings (/api/v1/settings) nor the dev server's command line.
+    server = start_dev_server(settings, host, port, ui_codec_endpoint(settings))
     service: subprocess.Popen[bytes] | None = None
     stop: ServiceFirst | None = None
     died: list[str] = []

@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from engine.keys import Keyring, KeysFile, MissingKey, load_keys_file
-from filing.policy import FilingPolicy
+from filing.policy import MIN_HISTORY_BYTES_BEFORE_CONTINUE, FilingPolicy
 from filing.provinces import find_province
 from filing.sms_codes import SmsCodeKeys
 
@@ -78,6 +78,11 @@ class ApiSettings(BaseModel):
 
     host: str = "127.0.0.1"  # FILINGS_API__HOST (0.0.0.0 in a container)
     port: int = Field(default=8400, ge=1, le=65535)  # FILINGS_API__PORT
+    #: The only `Host` names served (comma-separated; `*.example.cn` for subdomains): a page
+    #: elsewhere cannot reach the service by DNS rebinding. Default: the loopback names and the
+    #: host of FILINGS_CONSOLE__PUBLIC_URL (`Settings.allowed_hosts`). /healthz and /metrics
+    #: answer any host (monitors scrape by address).
+    allowed_hosts: str | None = None  # FILINGS_API__ALLOWED_HOSTS
 
     # --- bearer tokens (JWT) ---------------------------------------------------------
     #: Who signs the tokens the service accepts: `local` = the signing key below (`make run`,
@@ -123,8 +128,8 @@ class ApiSettings(BaseModel):
     #: Filings per page of `GET /v1/filings` (a `size` query may ask for up to `max_page_size`).
     page_size: int = Field(default=50, ge=1, le=1000)  # FILINGS_API__PAGE_SIZE
     max_page_size: int = Field(default=200, ge=1, le=1000)  # FILINGS_API__MAX_PAGE_SIZE
-    #: Most filings one list reads from visibility before sorting by deadline (a desk larger
-    #: than this is sorted within its first rows only; narrow it with filters).
+    #: Most provisional filings one calendar refresh reads and signals (lists and desks page
+    #: on the server with bounded reads per page: engine/deadline_pages.py).
     list_limit: int = Field(default=10_000, ge=1, le=1_000_000)  # FILINGS_API__LIST_LIMIT
 
     def signing_key_path(self, data_dir: Path) -> Path:
@@ -138,6 +143,17 @@ class ApiSettings(BaseModel):
     @classmethod
     def _plain_seconds(cls, value: Any) -> Any:
         return float(value) if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value.strip()) else value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        for name in (n.strip() for n in value.split(",")):
+            if not re.fullmatch(r"\*|(\*\.)?[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\]", name):
+                raise ValueError(f"FILINGS_API__ALLOWED_HOSTS: {name!r} is not a host name (e.g. filings.example.cn, "
+                                 "*.example.cn, 127.0.0.1, [::1]; no scheme or port)")
+        return value
 
     @field_validator("sms_verify_per_mobile", "sms_verify_per_client")
     @classmethod
@@ -194,6 +210,10 @@ class ConsoleSettings(BaseModel):
     #: Default: the address the request came to.
     public_url: str | None = None  # FILINGS_CONSOLE__PUBLIC_URL
     page_size: int = Field(default=20, ge=1, le=200)  # FILINGS_CONSOLE__PAGE_SIZE (rows per queue page)
+    #: A console session ends this long after its sign-in, however busy (never later than its token).
+    session_lifetime: timedelta = Field(default=timedelta(hours=8), gt=timedelta(0), le=timedelta(days=30))  # FILINGS_CONSOLE__SESSION_LIFETIME
+    #: ... and this long after its last page, when nobody uses it.
+    session_idle: timedelta = Field(default=timedelta(minutes=30), gt=timedelta(0), le=timedelta(days=30))  # FILINGS_CONSOLE__SESSION_IDLE
 
     @field_validator("public_url")
     @classmethod
@@ -205,7 +225,7 @@ class ConsoleSettings(BaseModel):
             raise ValueError("FILINGS_CONSOLE__PUBLIC_URL must start with http:// or https://")
         return value
 
-    @field_validator("oidc_discovery_cache", "oidc_timeout", mode="before")
+    @field_validator("oidc_discovery_cache", "oidc_timeout", "session_lifetime", "session_idle", mode="before")
     @classmethod
     def _plain_seconds(cls, value: object) -> object:
         return float(value) if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit() else value
@@ -335,6 +355,17 @@ class Settings(BaseSettings):
     #: Where tools reach the filing service (`filings` talks to it by default).
     api_url: str = Field(default="http://127.0.0.1:8400", validation_alias=AliasChoices("FILINGS_API_URL"))
 
+    def allowed_hosts(self) -> list[str]:
+        """The `Host` names the service answers: FILINGS_API__ALLOWED_HOSTS, or the loopback
+        names plus the host of the console's public address."""
+        if self.api.allowed_hosts:
+            return [n.strip().lower() for n in self.api.allowed_hosts.split(",") if n.strip()]
+        hosts = ["127.0.0.1", "localhost", "[::1]"]
+        public = urlsplit(self.console.public_url).hostname if self.console.public_url else None
+        if public:
+            hosts.append(f"[{public}]" if ":" in public else public)
+        return hosts
+
     # --- the fleet (issue: production shape) -------------------------------------
     #: SMS sends per second over the whole fleet: the activities-per-second of the SMS
     #: gateway's task queue (`<FILINGS_TASK_QUEUE>-sms`), which holds across every worker.
@@ -396,6 +427,11 @@ class Settings(BaseSettings):
             if not 1 <= days <= 120:
                 raise ValueError(f"FILINGS_POLICY__PROVINCIAL_SLA_OVERRIDES: {given} must be 1 to 120 business days")
             overrides[province.prefix] = days
+        if policy.history_bytes_before_continue < MIN_HISTORY_BYTES_BEFORE_CONTINUE:
+            raise ValueError(
+                f"FILINGS_POLICY__HISTORY_BYTES_BEFORE_CONTINUE: {policy.history_bytes_before_continue} is below "
+                f"{MIN_HISTORY_BYTES_BEFORE_CONTINUE}, the least a run grows before it continues as new "
+                "(L10; a smaller bound would spend runs continuing)")
         return policy.model_copy(update={"provincial_sla_overrides": overrides})
 
     @model_validator(mode="after")

@@ -2,8 +2,11 @@
 shared by the filing service and the `filings` tool's direct mode.
 
 Queries are scoped to `FilingWorkflow` on the configured task queue (one deployment's
-filings). Sorting happens here, not in the query: the SQL visibility store of the dev
-server and of small deployments does not support ORDER BY on custom attributes.
+filings) and never name a run a filing continued from: a list shows each filing once, as
+its current run stands (`ExecutionStatus = 'Running'` for the desks, `running`, `overdue`
+and `provisional`; otherwise every run but the continued-as-new ones, so a finished
+filing shows its last run). Ordering and paging happen in `engine.deadline_pages`: the
+SQL visibility store of the dev server and of small deployments refuses ORDER BY.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ def build_query(
     running: bool = False,
     now: datetime | None = None,
 ) -> str:
-    """The visibility query of a list; overdue is `SlaBreached = true OR StageDeadline < now`."""
+    """The visibility query of a list; overdue is `SlaBreached = true OR StageDeadline < now`.
+    A run that continued as new keeps the stage it had then: it is never listed."""
     now = now or datetime.now(UTC)
     parts = ["WorkflowType = 'FilingWorkflow'", f"TaskQueue = {quote(task_queue)}"]
     parts += filter(
@@ -54,6 +58,8 @@ def build_query(
     )
     if running or overdue or provisional:
         parts.append("ExecutionStatus = 'Running'")
+    else:
+        parts.append("ExecutionStatus != 'ContinuedAsNew'")
     if overdue:
         stamp = now.astimezone(UTC).isoformat().replace("+00:00", "Z")
         parts.append(f"({sa.SLA_BREACHED.name} = true OR {sa.STAGE_DEADLINE.name} < {quote(stamp)})")

@@ -10,12 +10,11 @@ only what it is about.
 from __future__ import annotations
 
 import functools
-import struct
-import zlib
 from datetime import datetime, timedelta
 
 from filing.dates import add_months, as_utc, china_date
 from filing.ids import resident_id_check_digit, uscc_check_char
+from filing.material_content import encode_image, reencode_image
 from filing.materials import material_sha256
 from filing.models import (
     Address,
@@ -37,20 +36,35 @@ from filing.models import (
 from filing.province_materials import load_province_materials
 from filing.provinces import find_province
 
-# --- example materials: tiny but real files, made without an image library ---------------
+# --- example materials: tiny but real files, stored as they are --------------------------
 
 
 def example_png(rgb: tuple[int, int, int], width: int = 86, height: int = 54) -> bytes:
-    """A valid PNG the size of an ID card in millimetres: a light card with a darker header band."""
-    band = bytes(max(0, c - 96) for c in rgb)
-    rows = (b"\x00" + (band if y < height // 4 else bytes(rgb)) * width for y in range(height))
+    """A valid PNG the size of an ID card in millimetres: a light card with a darker header band.
 
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+    Encoded as the material store encodes images (`encode_image`), so storing it keeps these
+    very bytes and its SHA-256 is the name the example application gives it."""
+    from PIL import Image
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"".join(rows), 9)) + chunk(b"IEND", b""))
+    image = Image.new("RGB", (width, height), rgb)
+    image.paste(tuple(max(0, c - 96) for c in rgb), (0, 0, width, height // 4))
+    return encode_image(image, "image/png")
+
+
+def example_jpeg(rgb: tuple[int, int, int], width: int = 86, height: int = 54) -> bytes:
+    """A valid JPEG photo of a card that the store keeps as it is: JPEG loses a little at each
+    encoding, so it is encoded again until an encoding no longer changes it (a few rounds)."""
+    from PIL import Image
+
+    image = Image.new("RGB", (width, height), rgb)
+    image.paste(tuple(max(0, c - 96) for c in rgb), (0, 0, width, height // 4))
+    content = encode_image(image, "image/jpeg")
+    for _ in range(50):
+        again = reencode_image(content, "image/jpeg")
+        if again == content:
+            return content
+        content = again
+    raise AssertionError(f"the JPEG of {rgb} does not settle under re-encoding")
 
 
 def example_pdf(title: str) -> bytes:

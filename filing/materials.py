@@ -16,9 +16,10 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from filing.material_content import check_pdf, reencode_image
 from filing.messages import Violation
 from filing.models import Application, SubjectType
-from filing.ports import MaterialRejected, MaterialStore, MediaType, StoredMaterial
+from filing.ports import MaterialOwner, MaterialRejected, MaterialStore, MediaType, StoredMaterial
 from filing.province_materials import ProvinceMaterials, load_province_materials
 
 #: "at most 5 MiB" (R10): a colour scan or a photo of a document fits comfortably.
@@ -59,6 +60,21 @@ def check_material_name(sha256: str) -> str:
 
 def check_material(content: bytes) -> StoredMaterial:
     """What a store would keep for `content`; raises `MaterialRejected` (R10) for content it must refuse."""
+    return prepare_material(content).material
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedMaterial:
+    """What a store keeps: the content as stored (an image re-encoded) and its description."""
+
+    material: StoredMaterial
+    content: bytes
+
+
+def prepare_material(content: bytes) -> PreparedMaterial:
+    """The content a store keeps for an upload (`filing.material_content`: an image decoded and
+    encoded again, a PDF parsed and refused with active content), named by the SHA-256 of
+    what is kept; raises `MaterialRejected` (R10). CPU-bound: stores call it off the event loop."""
     if not content:
         raise MaterialRejected(
             "R10.empty_material", "材料文件为空，请上传证件的彩色扫描件或拍照件", "the material is empty: upload the scan itself"
@@ -67,7 +83,13 @@ def check_material(content: bytes) -> StoredMaterial:
     media_type = sniff_media_type(content)
     if media_type is None:
         raise MaterialRejected(*_unsupported())
-    return StoredMaterial(sha256=material_sha256(content), media_type=media_type, bytes=len(content))
+    if media_type == "application/pdf":
+        check_pdf(content)
+        kept = content
+    else:
+        kept = reencode_image(content, media_type)
+        check_material_size(len(kept))
+    return PreparedMaterial(StoredMaterial(sha256=material_sha256(kept), media_type=media_type, bytes=len(kept)), kept)
 
 
 def check_material_size(size: int) -> None:
@@ -237,13 +259,24 @@ def r10_violations(
 
 
 async def material_violations(
-    app: Application, store: MaterialStore, *, province_lists: ProvinceMaterials | None = None
+    app: Application, store: MaterialStore, *, province_lists: ProvinceMaterials | None = None,
+    owner: MaterialOwner | None = None,
 ) -> list[Violation]:
     """R10 against the store: every named hash is looked up (once, concurrently), then judged.
 
-    `province_lists` defaults to the packaged lists; a store that cannot answer raises (an
-    outage is not a violation: the caller retries or reports it)."""
+    With `owner` (an applicant starting or resubmitting), a material the caller did not
+    upload counts as not in the store: the same violation as an unknown hash, so the store
+    is no oracle of what others filed. `province_lists` defaults to the packaged lists; a
+    store that cannot answer raises (an outage is not a violation: the caller retries or
+    reports it)."""
     hashes = sorted({sha256 for _, sha256 in app.materials()})
-    answers = await asyncio.gather(*(store.stat(sha256) for sha256 in hashes))
+
+    async def answer(sha256: str) -> StoredMaterial | None:
+        if owner is None:
+            return await store.stat(sha256)
+        stat, owned = await asyncio.gather(store.stat(sha256), store.owned_by(sha256, owner))
+        return stat if owned else None
+
+    answers = await asyncio.gather(*(answer(sha256) for sha256 in hashes))
     lists = province_lists if province_lists is not None else load_province_materials()
     return r10_violations(app, lists, dict(zip(hashes, answers, strict=True)))

@@ -13,6 +13,12 @@ from pydantic import Field
 from filing.models import Model
 
 
+#: The least history (bytes) a run grows before it continues as new, whatever a policy
+#: says: below it a run would spend itself continuing. Configuration below it is refused;
+#: filings started with a smaller value (accepted before) are held to it by the workflow.
+MIN_HISTORY_BYTES_BEFORE_CONTINUE = 1_000_000
+
+
 class FilingPolicy(Model):
     platform_sla_business_days: int = Field(default=2, ge=1, le=60)  # L2: 1–2 business days
     provincial_sla_business_days: int = Field(default=20, ge=1, le=120)  # L4: 1–20 business days

@@ -163,16 +163,49 @@ class MaterialRejected(ValueError):
         self.key, self.message_zh, self.message_en = key, message_zh, message_en
 
 
-class MaterialStore(Protocol):
-    """备案材料, encrypted at rest and named by content hash (SPEC §8, R10)."""
+class MaterialOwner(Model):
+    """Who stored a material (R10): a material belongs to its uploader, and a hash alone —
+    copied from a hand-over ticket, a console URL or a log — opens nothing.
 
-    async def put(self, content: bytes) -> StoredMaterial:
-        """Store once (the same content is the same material); raises `MaterialRejected`."""
+    `principal` is a caller of the filing service as it names callers (`applicant:zhang`,
+    `operator:ops-1`), or an operator's import naming its source (`cli:alice`,
+    `starter:alice`); `appids` the mini-programs it was stored for (an applicant's token's
+    appids; the application's for an import). `source` says which door it came through."""
+
+    principal: str = Field(min_length=1, max_length=200)
+    appids: list[str] = Field(default_factory=list)
+    source: str = Field(default="api", min_length=1, max_length=200)
+
+    def claims(self) -> list[str]:
+        """What ties a caller to a material: themselves, or one of their mini-programs (the
+        administrators of one appid share its materials)."""
+        return [f"principal:{self.principal}", *(f"appid:{appid}" for appid in sorted(set(self.appids)))]
+
+    @classmethod
+    def imported(cls, source: str, appids: list[str] | None = None) -> MaterialOwner:
+        """An operator's import (`cli:<user>`, `starter:<user>`, `tests`): it names its source."""
+        return cls(principal=source, appids=appids or [], source=source.split(":", 1)[0])
+
+
+class MaterialStore(Protocol):
+    """备案材料, encrypted at rest and named by content hash (SPEC §8, R10).
+
+    The store also keeps who stored each material (`MaterialOwner`), beside the material
+    itself, so that every replica and every restart sees the same owners."""
+
+    async def put(self, content: bytes, owner: MaterialOwner) -> StoredMaterial:
+        """Store once (the same content is the same material) and record `owner` as one of its
+        owners; answers the material as stored (an image re-encoded: its own SHA-256); raises
+        `MaterialRejected`."""
         ...
 
     async def get(self, sha256: str) -> bytes | None: ...
 
     async def stat(self, sha256: str) -> StoredMaterial | None: ...
+
+    async def owned_by(self, sha256: str, caller: MaterialOwner) -> bool:
+        """Whether `caller` (or one of its appids) stored this material."""
+        ...
 
 
 class FaceVerifier(Protocol):

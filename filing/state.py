@@ -23,10 +23,14 @@ from filing.messages import (
 )
 from filing.models import Application, CancellationRequest, FilingKind, Model
 from filing.policy import FilingPolicy
+from filing.ports import Notice
 from filing.province_materials import ProvinceMaterials
 
 #: L10: the timeline keeps its last entries; older ones are counted, not kept.
 TIMELINE_LIMIT = 200
+#: The answers of the last updates applied, by update id, kept across runs (Temporal
+#: deduplicates an update id within one run only).
+ANSWERS_KEPT = 64
 
 
 class Route(Model):
@@ -63,6 +67,15 @@ class VerifierState(Model):
     #: A code (the first, or a resend) the main flow is to send: an update never waits on
     #: the gateway, it records the request and the workflow sends.
     send_pending: bool = False
+
+
+class PendingNotice(Model):
+    """A notice not yet delivered when the run continued as new: the next run sends it again
+    under the same idempotency key, until `give_up_at` (its first send plus the policy's
+    `outside_service_timeout`)."""
+
+    notice: Notice
+    give_up_at: datetime
 
 
 class FilingState(Model):
@@ -114,6 +127,12 @@ class FilingState(Model):
     province_materials: ProvinceMaterials = Field(default_factory=ProvinceMaterials)
     #: Continued runs so far (L10), for the timeline and the tests.
     runs: int = 1
+    #: Notices on their way, carried into the next run (L10: a notifier that is down never
+    #: holds continue-as-new back).
+    pending_notices: list[PendingNotice] = Field(default_factory=list)
+    #: The answers of the last `ANSWERS_KEPT` updates applied, by update id: a retried update
+    #: that reaches a later run gets the answer it was given, and is not applied twice.
+    answers: dict[str, dict[str, object]] = Field(default_factory=dict)
 
     @property
     def appid(self) -> str:
@@ -124,6 +143,11 @@ class FilingState(Model):
 
     def verifier(self, mobile: str) -> VerifierState | None:
         return next((v for v in self.verifiers if v.mobile == mobile), None)
+
+    def remember(self, update_id: str, answer: dict[str, object]) -> None:
+        self.answers[update_id] = answer
+        while len(self.answers) > ANSWERS_KEPT:
+            del self.answers[next(iter(self.answers))]
 
     def record(self, entry: TimelineEntry) -> None:
         self.timeline.append(entry)

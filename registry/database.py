@@ -18,6 +18,8 @@ from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from engine.datadir import ensure_private_database
+
 #: Seconds a connection attempt to PostgreSQL may take.
 CONNECT_TIMEOUT = 5.0
 #: Seconds a SQLite writer waits for another writer's lock before giving up; PostgreSQL's
@@ -76,6 +78,8 @@ def create_registry_engine(url: str, *, connect_timeout: float = CONNECT_TIMEOUT
 
 
 def _sqlite_engine(url: URL) -> Engine:
+    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+        ensure_private_database(Path(url.database))  # mobiles of people on record: owner-only, WAL included
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
 
     @event.listens_for(engine, "connect")

@@ -8,8 +8,9 @@ issued string as given") and as a key with the canonical province prefix, so tha
 Timestamps are instants in UTC (SPEC §5) on both backends: `UtcDateTime` turns what
 SQLite hands back (naive text) into aware datetimes, as PostgreSQL's `timestamptz` does.
 
-The filing service (§12) keeps its `idempotency_keys` and `audit_reads` here too, in the
-same database, so that one migration command sets up everything the service needs.
+The filing service (§12) keeps its `idempotency_keys`, `audit_reads` and the console's
+`console_sessions` here too, in the same database, so that one migration command sets up
+everything the service needs.
 """
 
 from __future__ import annotations
@@ -175,6 +176,26 @@ audit_reads = Table(
     #: JSON list of the field paths read.
     Column("fields", Text, nullable=False),
     Column("action", Text, nullable=False),
+    #: A material read: the SHA-256 of the file served (migration 0004).
+    Column("material_sha256", String(64), nullable=True),
 )
 Index("ix_audit_reads_appid_at", audit_reads.c.appid, audit_reads.c.at)
 
+
+# --- the console's sessions (migration 0003) ------------------------------------------
+
+#: Console sessions (SPEC §13), shared by every replica of the service: the browser's
+#: cookie holds a random session id, this table only its SHA-256 (a copy of the table
+#: signs nobody in) and the person's token sealed with the payload keyring. Signing out
+#: deletes the row; a row past `expires_at` or idle since `last_seen_at` is refused.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id_digest", String(64), primary_key=True),
+    Column("sealed_token", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+    #: The absolute end: sign-in + FILINGS_CONSOLE__SESSION_LIFETIME, never after the token's expiry.
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+Index("ix_console_sessions_expires_at", console_sessions.c.expires_at)

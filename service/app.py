@@ -20,6 +20,7 @@ from service.console.install import install_console
 from service.context import Services, build_services
 from service.docs import render_docs
 from service.guards import Gatekeeper
+from service.hosts import KnownHosts
 from service.openapi import build_openapi
 from service.problems import Problem, on_http_exception, on_problem, on_request_validation
 from service.routes import applicant, filings, materials, public, reviews
@@ -54,6 +55,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, on_http_exception)  # type: ignore[arg-type]
     app.add_middleware(Gatekeeper, settings=settings.api, verifier=svc.verifier, metrics=svc.metrics)
     install_console(app, settings, svc)  # the console (SPEC §13) at /, its session in front of the gatekeeper
+    app.add_middleware(KnownHosts, allowed_hosts=settings.allowed_hosts())  # outermost: before anything else
 
     def openapi() -> dict[str, Any]:
         return build_openapi(app, DESCRIPTION)

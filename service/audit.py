@@ -1,4 +1,5 @@
-"""The audit log of clear reads (SPEC §9): who, in which role, when, which filing, which fields.
+"""The audit log of clear reads (SPEC §9): who, in which role, when, which filing, which fields,
+and for a material the SHA-256 of the file served.
 
 A read is recorded *before* the data leaves the service: when the row cannot be written,
 nothing is served (503), so there is never a read without its row.
@@ -30,7 +31,8 @@ class AuditLog:
         self._engine = engine
         self._url = url
 
-    async def record(self, principal: Principal, action: str, filing_id: str, appid: str, fields: Iterable[str]) -> None:
+    async def record(self, principal: Principal, action: str, filing_id: str, appid: str, fields: Iterable[str],
+                     *, material_sha256: str | None = None) -> None:
         row = {
             "at": datetime.now(UTC),
             "actor": principal.sub,
@@ -39,6 +41,7 @@ class AuditLog:
             "appid": appid,
             "fields": json.dumps(sorted(set(fields)), ensure_ascii=False),
             "action": action,
+            "material_sha256": material_sha256,
         }
         try:
             await asyncio.to_thread(self._insert, row)

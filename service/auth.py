@@ -4,6 +4,8 @@ Either way the same checks: signature with an asymmetric algorithm (never `none`
 HMAC, whatever the token's header says), issuer, audience, expiry (with a small leeway),
 and claims that name a caller (`service.principal`). A failure names what was wrong
 in the `WWW-Authenticate` header's `error_description` (RFC 6750), never the token.
+Whatever a token holds (a `crit` header, a header that is not an object, claims of the
+wrong type), a token that cannot be trusted is a 401, never an error of the service.
 """
 
 from __future__ import annotations
@@ -53,8 +55,12 @@ class _JwtVerifier:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError:
             raise Unauthenticated("the token is not a JWT") from None
-        if header.get("alg") not in self._algorithms:
-            raise Unauthenticated(f"algorithm {header.get('alg')!r} is not accepted")
+        except jwt.InvalidTokenError:  # e.g. a `crit` header, a `kid` that is not a string
+            raise Unauthenticated("the token's header is not acceptable (no critical extensions; kid a string)") from None
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self._algorithms:
+            shown = repr(alg) if isinstance(alg, str) and len(alg) <= 16 else "given"
+            raise Unauthenticated(f"algorithm {shown} is not accepted (accepted: {', '.join(self._algorithms)})")
         key = await self._key_for(token)
         try:
             claims = jwt.decode(
@@ -80,6 +86,8 @@ class _JwtVerifier:
             raise Unauthenticated(f"the token lacks claim {err.claim!r}") from None
         except jwt.InvalidTokenError as err:
             raise Unauthenticated(f"the token is invalid: {type(err).__name__}") from None
+        except (ValueError, TypeError, OverflowError):  # a signed claim of the wrong type (`exp: 1e999`)
+            raise Unauthenticated("the token's claims cannot be read (exp, nbf and iat are numbers)") from None
         try:
             return principal_from_claims(
                 claims, role_claim=s.role_claim, province_claim=s.province_claim, appids_claim=s.appids_claim
@@ -119,8 +127,8 @@ class OidcVerifier(_JwtVerifier):
             signing_key = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
         except jwt.PyJWKClientConnectionError as err:
             raise KeysUnavailable(f"the identity provider's keys cannot be fetched: {err}") from None
-        except (jwt.PyJWKClientError, jwt.DecodeError) as err:
-            raise Unauthenticated(f"no signing key of the identity provider matches the token: {err}") from None
+        except jwt.PyJWTError:  # the message may quote the token's `kid`: not sent back
+            raise Unauthenticated("no signing key of the identity provider matches the token's kid") from None
         return signing_key.key
 
 

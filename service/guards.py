@@ -3,8 +3,10 @@ the bookkeeping (metrics, one log line without personal data).
 
 Done here, ahead of routing and body parsing, so the order is the same for every route:
 a body too large answers 413 before anything is read, a call without a valid token
-answers 401 before its body is looked at, and neither leaves anything behind but a
-metric. Bodies are small (at most `max_upload_bytes`) and read once, then replayed.
+answers 401 before its body is looked at, a JSON body with a non-finite number or nested
+too deep answers 422 before a route parses it (`service.json_limits`), and none leaves
+anything behind but a metric. Bodies are small (at most `max_upload_bytes`) and read
+once, then replayed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.settings import ApiSettings
 from service.auth import KeysUnavailable, TokenVerifier, Unauthenticated, bearer_token
+from service.json_limits import UnsafeJson, check_json
 from service.metrics import ServiceMetrics
 from service.principal import Principal
 from service.problems import Problem
@@ -80,6 +83,7 @@ class Gatekeeper:
                 challenge = 'Bearer realm="filings"'
                 if err.error:  # RFC 6750: the description is visible ASCII, without quotes
                     quoted = err.description.replace('"', "'").encode("ascii", "backslashreplace").decode()
+                    quoted = "".join(c if " " <= c <= "~" else " " for c in quoted)  # no control characters
                     challenge += f', error="{err.error}", error_description="{quoted}"'
                 return Problem(401, err.description, kind="unauthenticated",
                                headers={"WWW-Authenticate": challenge}), receive
@@ -91,6 +95,14 @@ class Gatekeeper:
         body, too_large = await self._read_body(receive, limit)
         if too_large:
             return self._too_large(limit), receive
+        if body and _is_json(scope):
+            try:
+                check_json(body)
+            except UnsafeJson as err:
+                return Problem(422, f"the JSON body is refused: {err}", kind="invalid-json", title="Invalid JSON",
+                               errors=err.refusals), receive
+            except ValueError:
+                pass  # not JSON at all: the route answers that, naming where (422)
         return None, _replay(body, receive)
 
     async def _principal(self, scope: Scope) -> Principal:
@@ -136,6 +148,16 @@ class Gatekeeper:
 
 
 QUIET_ROUTES = frozenset({"/healthz", "/metrics"})
+
+
+def _is_json(scope: Scope) -> bool:
+    """A body the routes would read as JSON: declared so (`application/json`, `…+json`) or
+    undeclared (FastAPI then reads JSON too); never an upload or a form."""
+    if scope["path"] in UPLOAD_PATHS:
+        return False
+    declared = (_header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
+    return not declared or declared == "application/json" or (
+        declared.startswith("application/") and declared.endswith("+json"))
 
 
 def _route_template(scope: Scope) -> str:

@@ -14,7 +14,8 @@ from typing import TypeVar
 from engine import checks
 from filing.messages import Violation
 from filing.models import Application, CancellationRequest
-from filing.ports import MaterialStore, Registry
+from filing.ports import MaterialOwner, MaterialStore, Registry
+from service.principal import Principal, Role
 from service.problems import Problem
 
 T = TypeVar("T")
@@ -29,16 +30,23 @@ async def outside(call: Awaitable[T], part: str) -> T:
 
 
 async def start_violations(
-    request: Application | CancellationRequest, store: MaterialStore, registry: Registry
+    request: Application | CancellationRequest, store: MaterialStore, registry: Registry, principal: Principal
 ) -> list[Violation]:
     """Every violation before a start or resubmission (`engine.checks`: the rules, R10 against
     the material store, R8 against the registry), as the starter reports them; an outside part
-    that cannot answer is a 503 naming it."""
+    that cannot answer is a 503 naming it. An applicant names only materials they uploaded
+    (`material_owner`); an operator, who may read every material anyway, any in the store."""
+    owner = material_owner(principal) if principal.role is Role.APPLICANT else None
     try:
-        return await checks.start_violations(request, datetime.now(UTC), store=store, registry=registry)
+        return await checks.start_violations(request, datetime.now(UTC), store=store, registry=registry, owner=owner)
     except checks.CheckUnavailable as err:
         raise Problem(503, str(err), kind=f"{err.part.replace(' ', '-')}-unavailable",
                       headers={"Retry-After": "5"}) from None
+
+
+def material_owner(principal: Principal) -> MaterialOwner:
+    """The caller as the material store records an upload's owner: themselves and their appids."""
+    return MaterialOwner(principal=principal.key, appids=sorted(principal.appids), source="api")
 
 
 def rule_problem(violations: list[Violation], outcome: str = "nothing was started") -> Problem:

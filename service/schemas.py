@@ -56,7 +56,7 @@ class FilingListItem(BaseModel):
 
 class FilingPage(BaseModel):
     items: list[FilingListItem]
-    total: int = Field(description="Filings matching the filters (at most FILINGS_API__LIST_LIMIT are read).")
+    total: int = Field(description="Filings matching the filters (counted by the server).")
     next: str | None = Field(default=None, description="Pass as `cursor` for the next page; null on the last page.")
 
 

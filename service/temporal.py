@@ -24,6 +24,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 
+from engine import deadline_pages
 from engine.visibility import FilingRow, fetch_rows
 from engine.client import connect_options
 from engine.codec import data_converter
@@ -155,6 +156,20 @@ class Temporal:
 
     async def rows(self, query: str, limit: int) -> list[FilingRow]:
         return await self.call(fetch_rows(self.client, query, limit=limit), what="the visibility list")
+
+    async def page(self, query: str, after: deadline_pages.Key | None, size: int) -> tuple[deadline_pages.Page, int]:
+        """One page of a list in deadline order, and how many filings the list holds."""
+
+        async def both() -> tuple[deadline_pages.Page, int]:
+            found, total = await asyncio.gather(deadline_pages.page(self.client, query, after_key=after, size=size),
+                                                self.client.count_workflows(query))
+            return found, total.count
+
+        try:
+            return await self.call(both(), what="the visibility list")
+        except deadline_pages.ListTooBusy as err:
+            raise Problem(503, f"the list changed under the page's reads ({err}); ask again",
+                          kind="list-busy") from None
 
     async def signal(self, filing_id: str, run_id: str, name: str, arg: Any) -> bool:
         """False when the run finished meanwhile."""

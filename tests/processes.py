@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -58,6 +59,15 @@ def processes_mentioning(text: str) -> list[str]:
             if text in cmdline:
                 found.append(f"{proc.name}: {cmdline}")
     return found
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """`preexec_fn` of every process a test starts: the kernel SIGKILLs it when the test
+    process goes, however it goes (an interrupted or killed run leaves nothing behind)."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -40,8 +40,9 @@ async def prepare_data_dir(settings: Settings) -> None:
     example applications the tests start) the example's scans in the material store."""
     from adapters.materials_local import FileMaterialStore
     from filing.examples import example_materials
+    from filing.ports import MaterialOwner
     from registry.migrate import upgrade
     upgrade(settings.registry_database_url)
     store = FileMaterialStore(settings.data_dir, settings.payload_keyring())
     for content in example_materials().values():
-        await store.put(content)
+        await store.put(content, MaterialOwner.imported("tests"))

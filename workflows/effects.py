@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import CancelledError, FailureError
+from temporalio.exceptions import ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.notify import NotifyActivities
@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from filing.policy import FilingPolicy
     from filing.ports import Channel, HandOver, Notice, Recipient
     from filing.sms_codes import code_context
-    from filing.state import FilingState, VerifierState
+    from filing.state import FilingState, PendingNotice, VerifierState
     from workflows import metrics
     from workflows import search_attributes as sa
     from workflows.support import (
@@ -59,6 +59,11 @@ class FilingEffects:
     #: Notices on their way (regular activities, not awaited by the main flow).
     _deliveries: set[asyncio.Task[None]]
     _resubmitted: bool
+    #: Runs bounded (`RUNS_BOUNDED`): notices travel in the carried state; run length is growth.
+    _bounded: bool
+    #: Ignored messages logged in this run (the rest are counted, not logged: a flood of
+    #: thousands must not make one workflow task slow enough to trip deadlock detection).
+    _ignored_logged: int
     #: The answer to the province decision the main flow last took (for `decide_province`).
     _province_answer: tuple[ProvinceDecision, DecisionResult] | None
     _published: dict[str, Any]
@@ -101,9 +106,10 @@ class FilingEffects:
         detail = detail or ", ".join(r.error for r in reasons)[:500]
         self._enter(Stage.RETURNED, event, detail, due_at=workflow.now() + self._policy.resubmission_window)
 
-    def _record(self, event: str, detail: str | None = None) -> None:
+    def _record(self, event: str, detail: str | None = None, *, log: bool = True) -> None:
         self._s.record(TimelineEntry(at=workflow.now(), event=event, detail=detail))
-        workflow.logger.info("filing %s: %s", event, detail or "", extra=self._log_context())
+        if log:
+            workflow.logger.info("filing %s: %s", event, detail or "", extra=self._log_context())
         metrics.event_recorded(event)
 
     def _log_context(self) -> dict[str, Any]:
@@ -133,17 +139,21 @@ class FilingEffects:
             self._published.update(values)
             workflow.upsert_search_attributes(updates)
 
-    async def _effect(self, method: Callable[..., Any], arg: Any, *, summary: str, task_queue: str | None = None) -> Any:
+    async def _effect(
+        self, method: Callable[..., Any], arg: Any, *, summary: str, task_queue: str | None = None,
+        give_up_after: timedelta | None = None,
+    ) -> Any:
         """An outside effect: a regular activity (an outage shows as a pending activity with
         its attempts and last failure), or, for a filing of the earlier shape, the local
-        activity it recorded. Gives up after `outside_service_timeout` (ActivityError)."""
+        activity it recorded. Gives up after `outside_service_timeout` (ActivityError), or
+        `give_up_after` for an effect a previous run began."""
         if self._shape:
             return await workflow.execute_activity_method(
                 method,
                 arg,
                 task_queue=task_queue,
                 start_to_close_timeout=EFFECT_ATTEMPT_TIMEOUT,
-                schedule_to_close_timeout=self._policy.outside_service_timeout,
+                schedule_to_close_timeout=give_up_after or self._policy.outside_service_timeout,
                 retry_policy=EFFECT_RETRY,
                 summary=summary,
             )
@@ -170,7 +180,7 @@ class FilingEffects:
             attempt=s.attempt,
             kind=s.kind.value,
             province=s.province,
-            idempotency_key=f"{s.filing_key}:{s.attempt}:{stage.value}",
+            idempotency_key=f"{self._key_prefix()}:{s.attempt}:{stage.value}",
             application_ref=f"/v1/filings/{s.appid}/application",
             materials=[sha for _, sha in application.materials()] if application else [],
             filing_number=s.cancellation.filing_number if s.cancellation else None,
@@ -210,7 +220,7 @@ class FilingEffects:
 
     async def _send_code(self, verifier: VerifierState, key_id: str | None) -> bool:
         s = self._s
-        key = f"{s.filing_key}:{s.attempt}:sms:{verifier.mobile}:{verifier.resend}"
+        key = f"{self._key_prefix()}:{s.attempt}:sms:{verifier.mobile}:{verifier.resend}"
         # Codes of the earlier shape were digested with the filing id and attempt as context.
         context = key if self._shape else code_context(self._filing_id(), s.attempt, verifier.mobile, verifier.resend)
         request = SendCodeRequest(
@@ -251,25 +261,48 @@ class FilingEffects:
             detail=detail,
             reasons=reasons or [],
             filing_number=s.filing_number,
-            idempotency_key=f"{s.filing_key}:{s.attempt}:{event}:{s.notices}",
+            idempotency_key=f"{self._key_prefix()}:{s.attempt}:{event}:{s.notices}",
             recipients=self._recipients(channels),
         )
         if not self._shape:
             await self._deliver(notice)  # the earlier shape waited for each notice
             return
-        task = asyncio.create_task(self._deliver(notice))
+        pending = None
+        if self._bounded:
+            pending = PendingNotice(notice=notice, give_up_at=workflow.now() + self._policy.outside_service_timeout)
+            s.pending_notices.append(pending)
+        self._send_notice(notice, pending)
+
+    def _send_notice(self, notice: Notice, pending: PendingNotice | None) -> None:
+        """Beside the main flow; a pending notice leaves the carried state once delivered or given up."""
+        task = asyncio.create_task(self._deliver(notice, pending))
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
 
-    async def _deliver(self, notice: Notice) -> None:
+    def _resume_notices(self) -> None:
+        """The notices the previous run had on their way, sent again under their own keys (the
+        notifier answers a repeated key without a second notice)."""
+        for pending in self._s.pending_notices:
+            self._send_notice(pending.notice, pending)
+
+    async def _deliver(self, notice: Notice, pending: PendingNotice | None = None) -> None:
         try:
-            await self._effect(NotifyActivities.notify, notice, summary=f"notice {notice.event}")
+            if pending is None:
+                await self._effect(NotifyActivities.notify, notice, summary=f"notice {notice.event}")
+            else:
+                left = pending.give_up_at - workflow.now()
+                if left <= timedelta(0):
+                    raise ApplicationError(f"not delivered within {self._policy.outside_service_timeout}")
+                await self._effect(NotifyActivities.notify, notice, summary=f"notice {notice.event}", give_up_after=left)
         except FailureError as err:
             _reraise_cancellation(err)
             workflow.logger.warning("notification %s not delivered: %s", notice.event, cause(err), extra=self._log_context())
             self._record("notification_failed", f"{notice.event}: {cause(err)}")
         else:
             self._record("notified", f"{notice.event} via {', '.join(c.value for c in notice.channels)}")
+        if pending is not None:
+            key = notice.idempotency_key
+            self._s.pending_notices = [p for p in self._s.pending_notices if p.notice.idempotency_key != key]
 
     def _recipients(self, channels: list[Channel]) -> list[Recipient]:
         """The applicant's account for 站内信/模板消息, the verifiers' mobiles for 短信 (from
@@ -294,6 +327,12 @@ class FilingEffects:
 
     def _filing_id(self) -> str:
         return workflow.info().workflow_id
+
+    def _key_prefix(self) -> str:
+        """What every effect's idempotency key starts with: the filing itself (its first run);
+        for a filing of the earlier shape, its workflow id, as the keys it made were built, so
+        that an effect it began is retried under the key it began with."""
+        return self._s.filing_key if self._shape else self._filing_id()
 
     def _named_number(self) -> str | None:
         """The filing number a CHANGE or a cancellation acts on."""

@@ -54,8 +54,10 @@ with workflow.unsafe.imports_passed_through():
         EFFECTS_AS_ACTIVITIES,
         LOCAL_RETRY,
         LOCAL_TIMEOUT,
+        MIN_HISTORY_BYTES_BEFORE_CONTINUE,
         REGISTRY_L8,
         REGISTRY_TIMEOUT,
+        RUNS_BOUNDED,
         cause,
         return_reason,
     )
@@ -68,6 +70,8 @@ D = TypeVar("D", PlatformDecision, ProvinceDecision)
 APPLICANT = [Channel.IN_APP, Channel.TEMPLATE, Channel.SMS]
 #: How many of the timeline's last entries the result carries (L10: a summary).
 OUTCOME_TIMELINE = 20
+#: A run follows the server's suggestion to continue as new once it grew this much itself.
+MIN_EVENTS_GROWN = 100
 
 
 @workflow.defn(name="FilingWorkflow")
@@ -82,7 +86,13 @@ class FilingWorkflow(FilingMessages):
         self._s = start.carried or self._first_state(start)
         # Decided in the first activation: a filing started on the earlier shape replays
         # (and keeps running) on it; every new run takes the current one.
-        self._shape = workflow.patched(EFFECTS_AS_ACTIVITIES)
+        self._shape = self._decide_shape()
+        # Runs started before `RUNS_BOUNDED` keep measuring and draining as they recorded.
+        self._bounded = self._shape and workflow.patched(RUNS_BOUNDED)
+        info = workflow.info()
+        #: Where this run's history began: its length is what it grew since (L10).
+        self._began_at = (info.get_current_history_length(), info.get_current_history_size())
+        self._ignored_logged = 0
         self._sms_lock = asyncio.Lock()
         #: Notices on their way (regular activities, not awaited by the main flow).
         self._deliveries: set[asyncio.Task[None]] = set()
@@ -94,6 +104,10 @@ class FilingWorkflow(FilingMessages):
         if start.carried is None:
             self._record("submitted", f"{self._s.kind.value}, attempt 1")
             metrics.filing_started(self._s.kind.value)
+
+    def _decide_shape(self) -> bool:
+        """The current shape, or the earlier one a filing started before it recorded."""
+        return workflow.patched(EFFECTS_AS_ACTIVITIES)
 
     def _first_state(self, start: FilingInput) -> FilingState:
         info = workflow.info()
@@ -117,6 +131,8 @@ class FilingWorkflow(FilingMessages):
             Stage.PROVINCIAL_REVIEW: self._provincial_review,
             Stage.RETURNED: self._await_resubmission,
         }
+        if self._bounded:
+            self._resume_notices()
         while not self._s.stage.is_terminal:
             if self._continue_now():
                 await self._continue_as_new(start)
@@ -125,7 +141,7 @@ class FilingWorkflow(FilingMessages):
                 await self._continue_as_new(start)
             await steps[self._s.stage]()
         await self._notify(f"filing_{self._s.stage.value.lower()}", APPLICANT)
-        await self._drain()
+        await workflow.wait_condition(lambda: not self._deliveries and workflow.all_handlers_finished())
         return FilingOutcome(
             stage=self._s.stage,
             kind=self._s.kind,
@@ -142,10 +158,22 @@ class FilingWorkflow(FilingMessages):
         if not self._shape:
             return False
         info = workflow.info()
+        if not self._bounded:  # as runs started before `RUNS_BOUNDED` measured
+            return (
+                info.is_continue_as_new_suggested()
+                or info.get_current_history_length() >= self._policy.history_events_before_continue
+                or info.get_current_history_size() >= self._policy.history_bytes_before_continue
+            )
+        # What the run grew since it began, never the carried state it began with: a run whose
+        # input alone passed a bound would otherwise continue as new at once, for ever.
+        events, size = self._began_at
+        grown_events = info.get_current_history_length() - events
+        grown_bytes = info.get_current_history_size() - size
+        max_bytes = max(self._policy.history_bytes_before_continue, MIN_HISTORY_BYTES_BEFORE_CONTINUE)
         return (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() >= self._policy.history_events_before_continue
-            or info.get_current_history_size() >= self._policy.history_bytes_before_continue
+            (info.is_continue_as_new_suggested() and grown_events >= MIN_EVENTS_GROWN)
+            or grown_events >= self._policy.history_events_before_continue
+            or grown_bytes >= max_bytes
         )
 
     def _continue_now(self) -> bool:
@@ -177,7 +205,9 @@ class FilingWorkflow(FilingMessages):
         )
 
     def _quiet(self) -> bool:
-        return not self._deliveries and workflow.all_handlers_finished()
+        """No handler runs, and (runs started before `RUNS_BOUNDED`) no notice is on its way:
+        since then undelivered notices travel in the carried state instead."""
+        return (self._bounded or not self._deliveries) and workflow.all_handlers_finished()
 
     async def _drain(self) -> None:
         """Wait for notices on their way and for every handler to finish."""

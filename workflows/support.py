@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 
 from engine.codec import SEALED
 from filing.messages import Reason
+from filing.policy import MIN_HISTORY_BYTES_BEFORE_CONTINUE  # noqa: F401 (the workflow's floor)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,6 +30,10 @@ EFFECTS_AS_ACTIVITIES = "effects-as-activities"
 REGISTRY_L8 = "registry-l8"
 #: Filings of the earlier shape resubmitted after this change continue as new (L10).
 CONTINUE_AS_NEW = "continue-as-new-on-resubmission"
+#: Runs bounded whatever happens (L10): a notice on its way no longer holds continue-as-new
+#: back (undelivered notices travel in the carried state and the next run sends them), and
+#: a run's length is what it grew since it started, never the carried state it began with.
+RUNS_BOUNDED = "runs-bounded"
 
 #: Outside effects (hand-overs, SMS, notices, the L1 check): each attempt is short and
 #: carries an idempotency key; transient failures retry with backoff; the filing

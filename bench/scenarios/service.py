@@ -43,7 +43,7 @@ from bench.procs import Child, wait_until
 from bench.server import Server
 from bench.stats import latency_summary, spread
 from engine.launch import start_filing
-from filing.examples import example_application
+from filing.examples import example_application, example_materials
 from service.principal import Role
 from service.tokens import issue_token
 
@@ -133,6 +133,10 @@ async def open_loop(send: Send, rate: float, count: int) -> Loop:
     return loop
 
 
+#: The one applicant (integrator) every measured start is made by.
+INTEGRATOR = "bench-integrator"
+
+
 class Callers:
     """The HTTP side: tokens of each role, minted as `filings login` does, and one pool of
     connections (aiohttp: the harness shares the machine's two cores with what it measures)."""
@@ -150,7 +154,21 @@ class Callers:
         return {"Authorization": f"Bearer {token}"}
 
     def applicant(self, appid: str) -> dict[str, str]:
-        return self._bearer(Role.APPLICANT, f"admin-{appid}", [appid])
+        """One integrator files every mini-program: the example's scans are theirs (uploaded once)."""
+        return self._bearer(Role.APPLICANT, INTEGRATOR, [appid])
+
+    async def upload_examples(self) -> None:
+        """The example's scans, uploaded by the integrator before anything is measured (an
+        applicant names only materials they uploaded)."""
+        headers = self._bearer(Role.APPLICANT, INTEGRATOR)
+        for sha256, content in example_materials().items():
+            form = aiohttp.FormData()
+            form.add_field("file", content, filename=f"{sha256[:8]}.bin")
+            async with self.http.post("/v1/materials", data=form,
+                                      headers={**headers, "Idempotency-Key": str(uuid.uuid4())}) as answer:
+                body = await answer.read()
+                if answer.status != 201 or json.loads(body)["sha256"] != sha256:
+                    raise RuntimeError(f"uploading the example's material {sha256} answered {answer.status}: {body[:200]!r}")
 
     def _count(self, status: int) -> None:
         self.answers[status] = self.answers.get(status, 0) + 1
@@ -318,6 +336,7 @@ async def run_service(lab: Lab, sizes: Sizes, say: Say, profile: bool = False) -
         async with aiohttp.ClientSession(base_url=service.url, connector=connector,
                                          timeout=aiohttp.ClientTimeout(total=60)) as session:
             callers = Callers(service, session)
+            await callers.upload_examples()
             starts, pool = await compare_starts(server, service, callers, client, worker.task_queue,
                                                 worker.child, sizes, say)
             rng = random.Random(7)

@@ -8,14 +8,17 @@ of its own, and what a page shows or does is what the API answers for that perso
 
 from __future__ import annotations
 
+import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from fastapi import Request
 
-#: The in-process host; nothing listens there, the transport calls the app directly.
-BASE = "http://filings.internal"
+#: An Idempotency-Key the API accepts (visible ASCII, 1 to 255 characters).
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
 
 
 @dataclass
@@ -53,10 +56,13 @@ class Api:
     def __init__(self, request: Request) -> None:
         self._authorization = request.headers.get("authorization", "")
         self._transport = httpx.ASGITransport(app=request.app, raise_app_exceptions=False)
+        # The page's own host (the service answers only known hosts); nothing is sent over the
+        # network: the transport calls the app directly.
+        self._base = f"http://{request.headers.get('host', 'localhost')}"
 
     def _client(self) -> httpx.AsyncClient:
         # The gatekeeper bounds every Temporal call; this bound is only a backstop.
-        return httpx.AsyncClient(transport=self._transport, base_url=BASE, timeout=60.0,
+        return httpx.AsyncClient(transport=self._transport, base_url=self._base, timeout=60.0,
                                  headers={"Authorization": self._authorization})
 
     async def get(self, path: str, params: dict[str, Any] | list[tuple[str, str]] | None = None) -> Answer:
@@ -65,6 +71,8 @@ class Api:
         return _answer(response)
 
     async def post(self, path: str, body: Any, key: str) -> Answer:
+        if not _KEY.fullmatch(key):  # a form's key that no browser of ours sent: a fresh one, never a 500
+            key = str(uuid.uuid4())
         async with self._client() as client:
             response = await client.post(path, json=body, headers={"Idempotency-Key": key})
         return _answer(response)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
+from engine.sealing import Sealer
 from engine.settings import Settings
 from service.console.forms import CsrfRefused, pages_of
 from service.console.login import Login
@@ -19,6 +20,7 @@ from service.console.oidc import OidcClient
 from service.console.pages import router
 from service.console.render import Pages
 from service.console.session import ConsoleSession, Signer
+from service.console.sessions import SessionStore
 from service.context import Services
 from service.tokens import ensure_local_signing_key
 
@@ -51,13 +53,18 @@ def install_console(app: FastAPI, settings: Settings, services: Services) -> Non
     pages = Pages(Signer(csrf_key), console)
     api = settings.api
     local = api.auth == "local"
+    # Sessions live in the registry's database, beside the Idempotency-Key store: every replica sees them.
+    sessions = SessionStore(services.engine, settings.registry_database_url, Sealer(ring),
+                            lifetime=console.session_lifetime, idle=console.session_idle)
     login = Login(
         pages, api, services.verifier,
         signing_key=ensure_local_signing_key(api.signing_key_path(settings.data_dir)) if local else None,
         oidc=None if local else OidcClient(api.issuer, console.oidc_client_id or api.audience, console),
+        sessions=sessions,
     )
     app.state.console = pages
     app.include_router(router)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
     secure = None if console.public_url is None else console.public_url.startswith("https://")
-    app.add_middleware(ConsoleSession, public=login.app(), secure=secure, problem_page=_problem_page(pages))
+    app.add_middleware(ConsoleSession, public=login.app(), secure=secure, problem_page=_problem_page(pages),
+                       sessions=sessions)

@@ -2,18 +2,20 @@
 
 - Locally (FILINGS_API__AUTH=local) a development login: pick a role, a name (`sub`), a
   province or appids, and the service signs the token `filings login` would print, with
-  the same key and checks, into the session cookie.
+  the same key and checks, and starts a session holding it.
 - With an identity provider (FILINGS_API__AUTH=oidc) the provider's login, authorization
-  code flow with PKCE (`service.console.oidc`); its access token becomes the session.
+  code flow with PKCE (`service.console.oidc`); its access token is what the session holds.
 
+Either way the token stays with the service (`service.console.sessions`); the browser gets
+a cookie with the session's random id. Signing out deletes the session on every replica.
 The login form is CSRF-protected too, with a nonce cookie of its own (login CSRF would
-sign a person in as someone else). Nothing is stored server-side: a session is its token.
+sign a person in as someone else).
 """
 
 from __future__ import annotations
 
 import secrets
-import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +35,7 @@ from service.console.labels import ROLES
 from service.console.oidc import LoginRefused, OidcClient, Pkce, ProviderUnavailable
 from service.console.render import Pages
 from service.console.session import LOGIN_COOKIE, SESSION_COOKIE, cookie_header
+from service.console.sessions import RegistryUnavailable, SessionStore
 from service.principal import InvalidClaims, Role
 from service.tokens import issue_token
 
@@ -48,10 +51,25 @@ def safe_next(target: str | None) -> str:
     return target if not parts.scheme and not parts.netloc else "/"
 
 
+def same_origin(request: Request, public_url: str | None) -> bool:
+    """A browser's POST names the page it came from in `Origin`: it must be this site (the
+    `Host` it was sent to, which only known hosts pass, or the public address). A page
+    elsewhere cannot sign someone in, also not after DNS rebinding. Without `Origin` the
+    caller is no browser (every browser sends it on a POST), and the login CSRF token decides."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    if public_url and origin.rstrip("/").lower() == public_url.lower():
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == request.headers.get("host", "").lower()
+
+
 class Login:
     def __init__(self, pages: Pages, api: ApiSettings, verifier: TokenVerifier, *,
-                 signing_key: Ed25519PrivateKey | None, oidc: OidcClient | None) -> None:
+                 signing_key: Ed25519PrivateKey | None, oidc: OidcClient | None, sessions: SessionStore) -> None:
         self.pages = pages
+        self.sessions = sessions
         self.api = api
         self.verifier = verifier
         self.signing_key = signing_key
@@ -88,6 +106,9 @@ class Login:
         return self._page(request)
 
     async def local_login(self, request: Request) -> Response:
+        if not same_origin(request, self.pages.settings.public_url):
+            return self.pages.render(request, "problem.html", status=403, principal=None, title="登录请求来自其他网站",
+                                     message="这个登录请求不是从本站的登录页发出的（Origin 不符），未登录。请直接打开本站的登录页。")
         form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
         nonce = request.cookies.get(LOGIN_COOKIE)
         if not self.pages.signer.csrf_ok(f"login:{nonce}" if nonce else None, form.get("csrf")):
@@ -105,15 +126,25 @@ class Login:
                 self.signing_key, issuer=self.api.issuer, audience=self.api.audience, sub=kept["sub"], role=role,
                 province=kept["province"] if role is Role.PROVINCE_REVIEWER else None,
                 appids=[a for a in kept["appids"].replace(",", " ").split() if a] if role is Role.APPLICANT else (),
-                ttl=self.api.token_ttl)
+                ttl=min(self.api.token_ttl, self.sessions.lifetime))
         except (ValueError, InvalidClaims) as err:
             field = "appids" if "appid" in str(err) else "province" if "province" in str(err) else "sub"
             words = {"appids": "AppID 须形如 wx1234567890abcdef（wx 加 16 位小写十六进制），多个用逗号分隔",
                      "province": "请选择中国大陆的省级行政区", "sub": "登录名无效"}[field]
             return self._page(request, status=422, form=kept, errors={field: f"{words}（{err}）"},
                               problem="请更正标出的内容")
-        response = RedirectResponse(safe_next(kept["next"]), status_code=303)
-        self.pages.start_session(request, response, token, int(self.api.token_ttl.total_seconds()))
+        return await self._signed_in(request, token, safe_next(kept["next"]))
+
+    async def _signed_in(self, request: Request, token: str, target: str) -> Response:
+        """A session holding `token` (until the token's own expiry at the latest), and on to `target`."""
+        expires = jwt.decode(token, options={"verify_signature": False}).get("exp")
+        try:
+            started = await self.sessions.start(
+                token, datetime.fromtimestamp(expires, UTC) if isinstance(expires, int | float) else None)
+        except RegistryUnavailable as err:
+            return self._page(request, status=503, problem=f"会话无法保存，未登录，请稍后重试（{err}）")
+        response = RedirectResponse(target, status_code=303)
+        self.pages.start_session(request, response, started.session_id, started.max_age)
         return response
 
     @staticmethod
@@ -170,10 +201,7 @@ class Login:
         except (LoginRefused, Unauthenticated) as err:
             detail = err.description if isinstance(err, Unauthenticated) else str(err)
             return self._failed(request, f"登录未成功：{detail}", 401)
-        expires = jwt.decode(token, options={"verify_signature": False}).get("exp", 0)
-        response = RedirectResponse(started.get("next") or "/", status_code=303)
-        self.pages.start_session(request, response, token, int(expires - time.time()))
-        return response
+        return await self._signed_in(request, token, started.get("next") or "/")
 
     def _failed(self, request: Request, message: str, status: int) -> Response:
         return self._page(request, status=status, problem=message)
@@ -189,6 +217,13 @@ class Login:
         if not self.pages.signer.csrf_ok(request.cookies.get(SESSION_COOKIE), given if isinstance(given, str) else None):
             return self.pages.render(request, "problem.html", status=403, principal=None, title="表单已失效",
                                      message="退出请求没有本次会话的校验码（CSRF 校验未通过），未退出。请回到页面后再点“退出”。")
+        session_id = request.cookies.get(SESSION_COOKIE)
+        try:
+            if session_id:
+                await self.sessions.end(session_id)  # the cookie, wherever it was copied to, opens nothing now
+        except RegistryUnavailable as err:
+            return self.pages.render(request, "problem.html", status=503, principal=None, title="服务暂时不可用",
+                                     message=f"会话无法结束，尚未退出，请稍后再点“退出”（{err}）")
         response = RedirectResponse("/login", status_code=303)
         self.pages.end_session(request, response)
         return response

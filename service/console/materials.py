@@ -1,6 +1,8 @@
 """Material images on a filing's page, read through `GET /v1/materials/{sha256}?appid=` (each
 read audited there). `?preview=1` answers an image as it is and a PDF as a small tile
-saying so: the page links every material to the file itself, which the browser opens."""
+saying so: the page links every material to the file itself — an image the browser shows,
+a PDF it downloads for a reader to open. Every answer carries the API's material headers
+(`material_headers`: disposition by use, nosniff, `Content-Security-Policy: sandbox`)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from fastapi.responses import Response
 
 from service.console.api import Api
 from service.principal import APPID, Principal
+from service.routes.materials import SANDBOX, material_headers
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 PDF_TILE = """<svg xmlns="http://www.w3.org/2000/svg" width="172" height="108" viewBox="0 0 172 108">
@@ -26,10 +29,9 @@ async def material(request: Request, principal: Principal, appid: str, sha256: s
     if answer.status_code != 200:
         return Response(f"material unavailable ({answer.status_code})", status_code=answer.status_code,
                         media_type="text/plain", headers={"Cache-Control": "no-store"})
-    media_type = answer.headers.get("content-type", "application/octet-stream")
-    headers = {"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"}
-    if request.query_params.get("preview") == "1" and media_type.startswith("application/pdf"):
-        return Response(PDF_TILE, media_type="image/svg+xml", headers=headers)
-    if "content-disposition" in answer.headers:
-        headers["Content-Disposition"] = answer.headers["content-disposition"]
-    return Response(answer.content, media_type=media_type, headers=headers)
+    media_type = answer.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
+    if request.query_params.get("preview") == "1" and media_type == "application/pdf":
+        return Response(PDF_TILE, media_type="image/svg+xml", headers={
+            "Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": SANDBOX, "Content-Disposition": "inline"})
+    return Response(answer.content, media_type=media_type, headers=material_headers(sha256, media_type))

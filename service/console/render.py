@@ -83,9 +83,11 @@ class Pages:
                                                                 secure=self.secure(request)))
         return response
 
-    def start_session(self, request: Request, response: HTMLResponse | RedirectResponse, token: str, seconds: int) -> None:
+    def start_session(self, request: Request, response: HTMLResponse | RedirectResponse, session_id: str,
+                      seconds: int) -> None:
+        """The cookie of a session the store started: its id, never the token."""
         secure = self.secure(request)
-        response.headers.append("set-cookie", cookie_header(SESSION_COOKIE, token, max_age=seconds, secure=secure))
+        response.headers.append("set-cookie", cookie_header(SESSION_COOKIE, session_id, max_age=seconds, secure=secure))
         response.headers.append("set-cookie", expired_cookie(LOGIN_COOKIE, secure=secure))
 
     def end_session(self, request: Request, response: HTMLResponse | RedirectResponse) -> None:

@@ -1,16 +1,19 @@
-"""The console's session: the bearer token in a cookie, CSRF tokens, flash messages.
+"""The console's session: a server-side session behind a cookie, CSRF tokens, flash messages.
 
-The session cookie holds the very token the API accepts (a `filings login` token, or the
-identity provider's access token), HttpOnly and SameSite=Lax. For the console's own pages
-`ConsoleSession` hands that cookie to the service's gatekeeper as the `Authorization`
-header, so a page is authenticated by exactly the code that authenticates an API call;
-the API's own routes never read the cookie (a cookie is no credential there).
+The session cookie holds a random session id, HttpOnly and SameSite=Lax, never a token:
+the person's token stays with the service (`service.console.sessions`, in the registry's
+database that every replica shares). For the console's own pages `ConsoleSession` looks
+the id up and hands the session's token to the service's gatekeeper as the
+`Authorization` header, so a page is authenticated by exactly the code that authenticates
+an API call. The id is no bearer token anywhere (the gatekeeper takes JWTs only), and the
+API's own routes never read the cookie. Signing out deletes the session, so a copied
+cookie stops working at once, on every replica.
 
 Lax rather than Strict: reviewers open filings from links in e-mails, chats and the
 in-app notices, and the OIDC provider sends the browser back with a cross-site redirect;
 with Strict those first requests would arrive without the session and bounce to the login
 page. Lax still withholds the cookie from every cross-site POST, and every form carries a
-CSRF token besides (an HMAC of the session, keyed from the payload key every replica holds).
+CSRF token besides (an HMAC of the session id, keyed from the payload key every replica holds).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.console.sessions import RegistryUnavailable, SessionStore
 
 SESSION_COOKIE = "filings_session"
 FLASH_COOKIE = "filings_flash"
@@ -138,17 +143,19 @@ class ConsoleSession:
     - API paths pass untouched.
     - The login, logout and static files are served by the console's public app, which
       needs no token.
-    - Every other console page gets the session cookie as its `Authorization` header, or a
-      redirect to the login page when there is none; a token the gatekeeper refuses (401:
-      expired, another issuer, ...) ends the session and sends the browser to log in again.
+    - Every other console page gets its session's token as its `Authorization` header, or a
+      redirect to the login page when there is no session (none, signed out, expired or
+      idle too long); a token the gatekeeper refuses (401: expired, another issuer, ...)
+      ends the session and sends the browser to log in again.
     """
 
     def __init__(self, app: ASGIApp, *, public: ASGIApp, secure: bool | None,
-                 problem_page: Callable[[int, str], bytes]) -> None:
+                 problem_page: Callable[[int, str], bytes], sessions: SessionStore) -> None:
         self.app = app
         self.public = public
         self.secure = secure
         self.problem_page = problem_page
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -166,10 +173,20 @@ class ConsoleSession:
             return
         secure = self.secure if self.secure is not None else scope.get("scheme") == "https"
         headers = list(scope.get("headers", []))
+        session_id: str | None = None
         if not any(key == b"authorization" for key, _ in headers):
-            token = _cookies(scope).get(SESSION_COOKIE)
-            if not token:
+            session_id = _cookies(scope).get(SESSION_COOKIE)
+            if not session_id:
                 await _redirect(send_secured, login_location(scope))
+                return
+            try:
+                token = await self.sessions.token(session_id)
+            except RegistryUnavailable as err:
+                await self._problem(send_secured, 503, json.dumps({"detail": f"会话无法核对，请稍后重试（{err}）"}).encode())
+                return
+            if token is None:  # signed out, expired, idle too long, or never ours
+                await _redirect(send_secured, login_location(scope, expired=True),
+                                [expired_cookie(SESSION_COOKIE, secure=secure)])
                 return
             scope = {**scope, "headers": [*headers, (b"authorization", f"Bearer {token}".encode("latin-1"))]}
         replaced: dict[str, Any] = {}
@@ -177,6 +194,11 @@ class ConsoleSession:
         async def send_page(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 401:
                 replaced["by"] = "login"
+                if session_id:  # the token behind the session is refused now: the session is over
+                    try:
+                        await self.sessions.end(session_id)
+                    except RegistryUnavailable:
+                        pass  # it expires on its own; the browser is sent to sign in either way
                 await _redirect(send_secured, login_location(scope, expired=True),
                                 [expired_cookie(SESSION_COOKIE, secure=secure)])
                 return

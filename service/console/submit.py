@@ -14,6 +14,7 @@ from service.console import fields, forms
 from service.console.api import Api
 from service.console.forms import text, upload
 from service.console.why import explain
+from service.json_limits import UnsafeJson, check_json
 from service.principal import Principal
 
 MAX_FILE_BYTES = 64 * 1024  # an application is at most 64 KiB (the API answers the exact rule)
@@ -38,10 +39,17 @@ async def submit(request: Request, principal: Principal) -> Response:
     if not document.strip():
         return submit_page(request, principal, status=422, error="请粘贴申请内容，或选择申请文件")
     try:
-        body = json.loads(document)
+        body = check_json(document)  # the API's own limits: finite numbers, nesting bounded
     except json.JSONDecodeError as err:
         return submit_page(request, principal, status=422, document=document, key=text(form, "idem"),
                            error=f"不是有效的 JSON：第 {err.lineno} 行第 {err.colno} 列附近（{err.msg}）")
+    except UnsafeJson as err:
+        return submit_page(request, principal, status=422, document=document, key=text(form, "idem"),
+                           error="申请中有不能接受的 JSON 内容，未提交",
+                           violations=[v.model_dump() for v in err.refusals])
+    except ValueError:
+        return submit_page(request, principal, status=422, document=document, key=text(form, "idem"),
+                           error="不是有效的 JSON（数字过长或内容无法解析）")
     answer = await Api(request).post("/v1/filings", body, text(form, "idem"))
     if answer.ok:
         appid = str(answer.body["filing_id"]).removeprefix("filing-")

@@ -72,7 +72,7 @@ async def resubmit(
     it is not RETURNED, or names another appid or kind)."""
 
     async def checked() -> None:
-        violations = await start_violations(resubmission.application, svc.materials, svc.registry)
+        violations = await start_violations(resubmission.application, svc.materials, svc.registry, access.principal)
         if violations:
             raise rule_problem(violations, "nothing was resubmitted")
 

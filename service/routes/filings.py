@@ -3,9 +3,6 @@ application in clear (SPEC §12)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated
@@ -13,7 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 
-from engine.visibility import FilingRow, build_query
+from engine import deadline_pages
+from engine.visibility import build_query
 from engine import launch
 from filing.messages import FilingStatus, Stage
 from filing.models import Application, CancellationRequest, FilingKind
@@ -77,7 +75,7 @@ async def _start_once(
     async def effect() -> Answer:
         if before is not None:
             await before()
-        violations = await start_violations(started_by, svc.materials, svc.registry)
+        violations = await start_violations(started_by, svc.materials, svc.registry, principal)
         if violations:
             raise rule_problem(violations)
         start = launch.start_cancellation if isinstance(started_by, CancellationRequest) else launch.start_filing
@@ -131,26 +129,13 @@ def _desk(principal: Principal, stages: list[Stage], provinces: list[str]) -> tu
     return [desk], provinces, True
 
 
-def _sort_key(row: FilingRow) -> tuple[str, str, str]:
-    """Oldest deadline first (none last), then oldest start: a total order, so cursors are stable."""
-    return (row.deadline.astimezone(UTC).isoformat() if row.deadline else "~", row.started_at.astimezone(UTC).isoformat(),
-            row.filing_id)
-
-
-def _cursor(row: FilingRow) -> str:
-    return base64.urlsafe_b64encode(json.dumps(_sort_key(row)).encode()).decode().rstrip("=")
-
-
-def _after(cursor: str) -> tuple[str, str, str]:
+def _after(cursor: str) -> deadline_pages.Key:
     try:
-        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if isinstance(key, list) and len(key) == 3 and all(isinstance(k, str) for k in key):
-            return (key[0], key[1], key[2])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        pass
-    raise Problem(422, "cursor is not one this service gave (pass the `next` of the previous page)", kind="validation",
-                  errors=[violation("query.cursor", "schema.cursor_invalid", "分页游标无效，请使用上一页返回的 next",
-                                    "not a cursor of this service: pass the previous page's `next`")])
+        return deadline_pages.Key.from_token(cursor)
+    except ValueError:
+        raise Problem(422, "cursor is not one this service gave (pass the `next` of the previous page)", kind="validation",
+                      errors=[violation("query.cursor", "schema.cursor_invalid", "分页游标无效，请使用上一页返回的 next",
+                                        "not a cursor of this service: pass the previous page's `next`")]) from None
 
 
 @router.get(
@@ -165,11 +150,13 @@ async def list_filings(
     kind: Annotated[list[FilingKind], Query(description="Repeatable.")] = [],  # noqa: B006
     overdue: Annotated[bool, Query(description="Running, SLA breached or deadline past.")] = False,
     provisional: Annotated[bool, Query(description="Running, deadline provisional.")] = False,
-    running: Annotated[bool, Query(description="Running filings only.")] = False,
+    running: Annotated[bool, Query(description="Running filings only (else finished filings too, by their last run).")] = False,
     size: Annotated[int | None, Query(ge=1, le=1000, description="Filings per page (default FILINGS_API__PAGE_SIZE).")] = None,
     cursor: Annotated[str | None, Query(max_length=400, description="The previous page's `next`.")] = None,
 ) -> Response:
-    """Oldest deadline first; paged by an opaque cursor (`next`), stable while filings move on."""
+    """Each filing once, oldest deadline first (ms grain; none last; ties by filing id), paged by an
+    opaque cursor (`next`): the server counts and reads at most a few times `size` filings
+    per page, however long the list (`engine.deadline_pages`)."""
     api = svc.settings.api
     if size is not None and size > api.max_page_size:
         raise Problem(422, f"size may be at most {api.max_page_size}", kind="validation",
@@ -186,13 +173,10 @@ async def list_filings(
     now = datetime.now(UTC)
     query = build_query(svc.settings.task_queue, stages=stages, provinces=provinces, kinds=kind, overdue=overdue,
                         provisional=provisional, running=running or desk, now=now)
-    rows = sorted(await svc.temporal.rows(query, api.list_limit), key=_sort_key)
-    remaining = [r for r in rows if after is None or _sort_key(r) > after]
-    page = remaining[: size or api.page_size]
-    more = len(remaining) > len(page)
+    page, total = await svc.temporal.page(query, after, size or api.page_size)
     return json_answer(200, FilingPage(
-        items=[FilingListItem.model_validate(r.as_json(now)) for r in page],
-        total=len(rows), next=_cursor(page[-1]) if more and page else None))
+        items=[FilingListItem.model_validate(r.as_json(now)) for r in page.rows],
+        total=total, next=page.next.token() if page.next else None))
 
 
 # --- one filing -----------------------------------------------------------------------------

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
@@ -22,6 +22,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from service.principal import Role
 from tests.service.conftest import Stack, dev_env, stack, started  # noqa: F401  (the service's fixtures)
+from tests.service.console_login import sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -77,11 +78,13 @@ class Console:
         self.last = page
         return page
 
-    async def signed_in(self, role: Role, *, javascript: bool = True, **claims: Any) -> Page:
-        """A browser whose session cookie holds a token of `role` (what the login page sets)."""
+    async def signed_in(self, role: Role, *, javascript: bool = True, sub: str | None = None,
+                        province: str | None = None, appids: Iterable[str] = ()) -> Page:
+        """A browser signed in as `role` by the development login (its session cookie, as the login page sets it)."""
         page = await self.page(javascript=javascript)
-        token = self.stack.token(role, **claims)
-        await page.context.add_cookies([{"name": "filings_session", "value": token, "url": self.url,
+        session = await sign_in(self.url, role, sub=sub or f"{Role(role).value}-{secrets.token_hex(3)}",
+                                province=province, appids=appids)
+        await page.context.add_cookies([{"name": "filings_session", "value": session, "url": self.url,
                                          "httpOnly": True, "sameSite": "Lax"}])
         return page
 

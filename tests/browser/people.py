@@ -59,6 +59,7 @@ async def wait_status(stack: Stack, appid: str, what: str, check: Callable[[dict
 async def start_by_api(stack: Stack, app: Application) -> None:
     """The applicant's integrator starts a filing over HTTP (the tests about review start here)."""
     headers = stack.auth(Role.APPLICANT, sub="integrator", appids=[app.appid])
+    await stack.upload_materials(headers)  # an applicant names only materials uploaded for their mini-program
     created = await stack.http.post("/v1/filings", json=as_json(app), headers=headers | key())
     assert created.status_code == 201, created.text
     await wait_stage(stack, app.appid, "PLATFORM_REVIEW")

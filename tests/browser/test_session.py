@@ -3,7 +3,6 @@ login page, and the API never taking the cookie for a credential."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
@@ -14,23 +13,13 @@ import pytest
 from service.principal import Role
 from tests.browser.people import start_by_api, wait_stage
 from tests.service.conftest import Stack, application, new_appid
-
-
-def hidden(html: str, name: str) -> str:
-    found = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert found, f"no hidden {name} in the page"
-    return found.group(1)
+from tests.service.console_login import dev_login, hidden
 
 
 @pytest.fixture
 async def browserless(started: Stack) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=started.service.url, timeout=30, follow_redirects=False) as client:
         yield client
-
-
-async def dev_login(client: httpx.AsyncClient, **fields: str) -> httpx.Response:
-    page = await client.get("/login")
-    return await client.post("/login", data={"csrf": hidden(page.text, "csrf"), **fields})
 
 
 async def test_the_dev_login_sets_an_httponly_lax_cookie_and_goes_nowhere_else(browserless: httpx.AsyncClient):
@@ -91,15 +80,18 @@ async def test_every_form_needs_the_sessions_csrf_token(started: Stack, browserl
 async def test_the_api_never_takes_the_cookie_and_an_expired_session_goes_to_the_login(
         started: Stack, browserless: httpx.AsyncClient):
     stack = started
-    token = stack.token(Role.OPERATOR, sub="ops-2")
-    browserless.cookies.set("filings_session", token)
+    await dev_login(browserless, role="operator", sub="ops-2")
+    session = browserless.cookies["filings_session"]
     assert (await browserless.get("/queue")).status_code == 200
     api = await browserless.get("/v1/filings")
     assert api.status_code == 401  # the cookie is no bearer token for the API
+    as_bearer = await browserless.get("/v1/filings", headers={"Authorization": f"Bearer {session}"})
+    assert as_bearer.status_code == 401  # nor is the session id in it
     astray = await browserless.get("/no-such-page")  # the router's problem, as a page
     assert astray.status_code == 404 and astray.headers["content-type"].startswith("text/html")
     assert "没有这个页面" in astray.text
 
+    # A token whose time is up (a session cookie of the old kind, or any token): no session, to the login.
     expired = stack.token(Role.OPERATOR, sub="ops-2", now=datetime.now(UTC) - timedelta(hours=3), ttl=timedelta(hours=1))
     browserless.cookies.set("filings_session", expired)
     answer = await browserless.get("/queue?kind=NEW")

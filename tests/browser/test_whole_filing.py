@@ -46,7 +46,9 @@ async def test_a_filing_from_submission_to_approved_through_the_pages(console: C
     app = app.model_copy(update={"subject": app.subject.model_copy(update={"subject_number": subject_number})})
     person = app.subject_principal
 
-    # Day 1, morning: the applicant signs in, sees the mini-program not filed yet, and submits the file.
+    # Day 1, morning: the applicant has uploaded the scans (`filings materials add`), signs in,
+    # sees the mini-program not filed yet, and submits the file.
+    await stack.upload_materials(stack.auth(Role.APPLICANT, sub="wx-admin-zhang", appids=[appid]))
     applicant = await console.page()
     await sign_in(applicant, Role.APPLICANT, "wx-admin-zhang", appids=appid)
     await expect(applicant).to_have_url(re.compile(r"/mine$"))

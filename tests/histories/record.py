@@ -25,26 +25,34 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from temporalio import activity
 from temporalio.client import WorkflowHistory
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from activities.deadlines import DeadlineRequest
+from activities.sms import SmsActivities
+from adapters.sms_outbox import OutboxSmsGateway
 from engine.binaries import test_server
 from engine.search_attributes import register_search_attributes
 from engine.settings import Settings
 from engine.wiring import WORKFLOWS, engine_activities
-from filing.calendar import BusinessCalendar
+from filing.calendar import BusinessCalendar, Deadline
 from filing.examples import example_application
 from filing.messages import Stage
 from filing.models import CancellationRequest, FilingKind
 from filing.policy import FilingPolicy
+from filing.ports import PermanentFailure, SmsMessage
+from filing.registry import RegistryChange, RegistryOutcome
 from tests.histories import HISTORY_DIR, KEYS_PATH, appid_for_path, history_converter, history_keys
 from tests.workers import Workers, prepare_data_dir
-from tests.workflow.harness import Filing, launch_cancellation, registry_of
+from tests.workflow.harness import Filing, launch, launch_cancellation, registry_of
 from tests.workflow.test_bounded_history import runs_of
 from tests.workflow.test_deadlines_and_failures import FlakyDesk, activities_with, write_overrides
 from tests.workflow.test_lifecycle import NUMBER, new_filing, to_sms, wrong_entries
 from tests.workflow.test_registry_paths import SUBJECT, approve_new
+from tests.workflow.test_sweep_outside_failures import DownGateway, broken, replacing
 
 REASONS = [{"field": "subject.address", "error": "地址不完整", "suggestion": "填写门牌号"}]
 Path_ = Callable[[WorkflowEnvironment, Any], Awaitable[Filing]]
@@ -255,13 +263,48 @@ async def out_of_turn(env: WorkflowEnvironment, engine: Any) -> Filing:
     return filing
 
 
+async def service_decisions(env: WorkflowEnvironment, engine: Any) -> Filing:
+    """What the filing service sends: decisions as `decide_platform` / `decide_province`
+    updates (answered), a resubmission and the SMS entry as updates."""
+    filing = await _start(env, engine, "service_decisions")
+    await filing.wait_stage(Stage.PLATFORM_REVIEW)
+    await filing.handle.execute_update(
+        "decide_platform", {"decision": "reject", "reviewer": "r-01", "reasons": REASONS, "attempt": 1}, result_type=dict)
+    await filing.wait_stage(Stage.RETURNED)
+    await _resubmit(filing)
+    await filing.wait_for(lambda s: s.stage is Stage.PLATFORM_REVIEW and s.attempt == 2)
+    await filing.handle.execute_update(
+        "decide_platform", {"decision": "approve", "reviewer": "r-01", "attempt": 2}, result_type=dict)
+    await filing.wait_for(lambda s: s.sms is not None and s.sms.expires_at is not None)
+    await filing.verify_all()
+    await filing.wait_stage(Stage.PROVINCIAL_REVIEW)
+    await filing.handle.execute_update(
+        "decide_province", {"decision": "approve", "reviewer": "冀-07", "filing_number": NUMBER, "attempt": 2},
+        result_type=dict)
+    return filing
+
+
+async def submission_rejected(env: WorkflowEnvironment, engine: Any) -> Filing:
+    """L1 refuses what a client that skipped the starter sent (a face record 4 days old)."""
+    now = await env.get_current_time()
+    application = example_application(now, appid=appid_for_path("submission_rejected"))
+    person = application.mini_program_principal
+    face = person.face_verification.model_copy(update={"verified_at": now - timedelta(days=4)})
+    application = application.model_copy(update={
+        "mini_program_principal": person.model_copy(update={"face_verification": face})})
+    filing = await launch(env, engine.task_queue, engine.data_dir, application)
+    await filing.wait_stage(Stage.RETURNED)
+    await filing.handle.execute_update("withdraw", {"reason": "重新准备材料"}, result_type=dict)
+    return filing
+
+
 PATHS: dict[str, Path_] = {
     fn.__name__: fn
     for fn in (
         happy_path, happy_path_two_verifiers, platform_reject_resubmit, province_reject_withdraw,
         sms_resend_then_verified, sms_timeout, sms_attempts_exhausted, platform_sla_breach,
         withdraw, expiry, cancel_access, cancel_mini_program, cancel_subject_sms_ignored, out_of_turn,
-        province_number_taken, continued_on_long_history,
+        province_number_taken, continued_on_long_history, service_decisions, submission_rejected,
     )
 }
 
@@ -292,9 +335,112 @@ async def _record_provisional_deadline(env: WorkflowEnvironment, settings: Setti
         return filing
 
 
+def _engine(settings: Settings) -> Any:
+    return SimpleNamespace(task_queue=settings.task_queue, data_dir=settings.data_dir)
+
+
+async def _record_sms_undeliverable_first_send(env: WorkflowEnvironment, settings: Settings) -> Filing:
+    """The gateway refuses the first code for good: returned (sms_undeliverable), escalated."""
+    gateway = SmsActivities(DownGateway(settings.data_dir), settings.sms_code_keys())
+    async with Workers(env.client, settings, replacing(settings, gateway.send_sms_code)):
+        filing = await _start(env, _engine(settings), "sms_undeliverable_first_send")
+        await filing.wait_stage(Stage.PLATFORM_REVIEW)
+        await filing.platform("approve")
+        await filing.wait_stage(Stage.RETURNED)
+        await filing.handle.execute_update("withdraw", {"reason": "更换手机号后再办"}, result_type=dict)
+        await filing.handle.result()
+        return filing
+
+
+class _RefusesResends(OutboxSmsGateway):
+    async def send(self, message: SmsMessage) -> SmsMessage:
+        if not message.idempotency_key.endswith(":0"):
+            raise PermanentFailure("12381 gateway: number barred from receiving verification SMS")
+        return await super().send(message)
+
+
+async def _record_sms_undeliverable_on_resend(env: WorkflowEnvironment, settings: Settings) -> Filing:
+    """The first code goes out; the resend is refused for good: returned, escalated."""
+    gateway = SmsActivities(_RefusesResends(settings.data_dir), settings.sms_code_keys())
+    async with Workers(env.client, settings, replacing(settings, gateway.send_sms_code)):
+        filing = await _start(env, _engine(settings), "sms_undeliverable_on_resend")
+        await to_sms(filing)
+        (person,) = filing.people
+        await filing.resend(person.mobile, wait_sent=False)
+        await filing.wait_stage(Stage.RETURNED)
+        await filing.handle.execute_update("withdraw", {"reason": "更换手机号后再办"}, result_type=dict)
+        await filing.handle.result()
+        return filing
+
+
+async def _record_check_unavailable(env: WorkflowEnvironment, settings: Settings) -> Filing:
+    """The L1 check stays down: returned (check_unavailable), escalated."""
+    async with Workers(env.client, settings, replacing(settings, broken("check_submission", "registry gone"))):
+        filing = await _start(env, _engine(settings), "check_unavailable")
+        await filing.wait_stage(Stage.RETURNED)
+        await filing.handle.execute_update("withdraw", {"reason": "稍后再办"}, result_type=dict)
+        await filing.handle.result()
+        return filing
+
+
+async def _record_registry_unavailable(env: WorkflowEnvironment, settings: Settings) -> Filing:
+    """L8 cannot write: the decision is answered as not applied and escalated; the next
+    morning the registry is back and the reviewer's decision is applied."""
+    down = True
+    working = next(fn for fn in engine_activities(settings) if fn.__name__ == "record_approval")
+
+    @activity.defn(name="record_approval")
+    async def record_approval(change: RegistryChange) -> RegistryOutcome:
+        if down:
+            raise ApplicationError("registry: database refused the connection", type="PermanentFailure",
+                                   non_retryable=True)
+        return await working(change)
+
+    async with Workers(env.client, settings, replacing(settings, record_approval)):
+        filing = await _start(env, _engine(settings), "registry_unavailable")
+        await to_sms(filing)
+        await filing.verify_all()
+        await filing.wait_stage(Stage.PROVINCIAL_REVIEW)
+        decision = {"decision": "approve", "reviewer": "冀-07", "filing_number": NUMBER}
+        await filing.handle.execute_update("decide_province", decision, result_type=dict)
+        down = False
+        await filing.handle.execute_update("decide_province", decision, result_type=dict)
+        await filing.handle.result()
+        return filing
+
+
+async def _record_deadline_unavailable(env: WorkflowEnvironment, settings: Settings) -> Filing:
+    """The calendar stays broken over a weekend: retried on durable timers with one
+    escalation; once it works the filing moves on."""
+    down = True
+    working = next(fn for fn in engine_activities(settings) if fn.__name__ == "compute_deadline")
+
+    @activity.defn(name="compute_deadline")
+    async def compute_deadline(request: DeadlineRequest) -> Deadline:
+        if down:
+            raise ApplicationError("calendar: data file unreadable", type="PermanentFailure", non_retryable=True)
+        return await working(request)
+
+    async with Workers(env.client, settings, replacing(settings, compute_deadline)):
+        filing = await _start(env, _engine(settings), "deadline_unavailable")
+        await filing.wait_for(lambda _: any(n["event"] == "deadline_unavailable" for n in filing.notifications()))
+        await filing.skip(timedelta(minutes=30))
+        down = False
+        await filing.skip(timedelta(hours=1))
+        await filing.wait_stage(Stage.PLATFORM_REVIEW)
+        await filing.handle.execute_update("withdraw", {"reason": "不再需要"}, result_type=dict)
+        await filing.handle.result()
+        return filing
+
+
 SPECIAL: dict[str, Callable[[WorkflowEnvironment, Settings], Awaitable[Filing]]] = {
     "handover_failed": _record_handover_failed,
     "provisional_deadline": _record_provisional_deadline,
+    "sms_undeliverable_first_send": _record_sms_undeliverable_first_send,
+    "sms_undeliverable_on_resend": _record_sms_undeliverable_on_resend,
+    "check_unavailable": _record_check_unavailable,
+    "registry_unavailable": _record_registry_unavailable,
+    "deadline_unavailable": _record_deadline_unavailable,
 }
 
 

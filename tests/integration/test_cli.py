@@ -35,7 +35,7 @@ from engine.codec_server import build_app
 from engine.settings import Settings
 from engine.wiring import engine_activities
 from filing.calendar import BusinessCalendar, Deadline
-from filing.examples import example_materials
+from filing.examples import example_materials, example_png
 from registry.migrate import upgrade
 from service.principal import Role
 from service.tokens import ensure_local_signing_key, issue_token
@@ -100,9 +100,13 @@ class CliStack:
             "FILINGS_MODE": None,
         } | extra
 
-    async def uploads(self) -> None:
-        """The example applications' scans, uploaded once through the service."""
-        if not self.materials_uploaded:
+    async def uploads(self, *appids: str) -> None:
+        """The example applications' scans, uploaded through the service for `appids` (a
+        material belongs to its uploader: an applicant names only what was uploaded for
+        their mini-programs); without appids, once, for the tests that start directly."""
+        if appids:
+            await self.http.upload_materials(self.http.auth(Role.APPLICANT, appids=list(appids)))
+        elif not self.materials_uploaded:
             await self.http.upload_materials(self.http.auth(Role.APPLICANT, appids=[new_appid()]))
             self.materials_uploaded = True
 
@@ -253,7 +257,8 @@ async def test_through_the_service_a_filing_goes_from_login_to_approved_then_is_
     made = await asyncio.to_thread(console_script, s, "login", "--role", "applicant", "--sub", "zhang",
                                    "--appid", appid, "--save", cwd=tmp_path)
     assert made.returncode == 0 and made.stdout == "", made.stderr
-    assert oct((s.home / "filings" / "tokens" / "applicant").stat().st_mode & 0o777) == "0o600"
+    (saved,) = (s.home / "filings" / "tokens").glob("*/applicant")  # under the service's own directory
+    assert oct(saved.stat().st_mode & 0o777) == "0o600"
     await login(s, "platform_reviewer", "--sub", "r-01")
     await login(s, "verification_site", "--sub", "miit")
     await login(s, "province_reviewer", "--sub", "冀-07", "--province", "河北")
@@ -267,7 +272,7 @@ async def test_through_the_service_a_filing_goes_from_login_to_approved_then_is_
     data["mini_program"]["appid"] = appid
     data["subject_principal"] |= {k: ours["subject_principal"][k] for k in ("mobile", "emergency_mobile")}
     (tmp_path / "app.json").write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    scan = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(64)
+    scan = example_png((secrets.randbelow(200) + 40, 120, 200), width=60 + secrets.randbelow(60))  # their own
     (tmp_path / "scan.png").write_bytes(scan)
     added = await as_json_of(s, "materials", "add", str(tmp_path / "scan.png"))
     assert added[0]["media_type"] == "image/png" and added[0]["bytes"] == len(scan)
@@ -406,8 +411,8 @@ async def test_direct_mode_carries_a_filing_to_approved_and_a_re_run_update_coun
 
 
 async def test_bad_input_gets_a_clear_error_and_changes_nothing(s, tmp_path):
-    await s.uploads()
     appid, other = new_appid(), new_appid()
+    await s.uploads(appid, other)
     await login(s, "applicant", "--sub", "li", "--appid", appid, "--appid", other)
     await login(s, "platform_reviewer", "--sub", "r-02")
     await login(s, "province_reviewer", "--sub", "冀-02", "--province", "冀")
@@ -540,8 +545,8 @@ async def test_the_starter_goes_through_the_service_holding_no_payload_key(s, tm
 
 
 async def test_a_calendar_refresh_tells_exactly_the_filings_whose_deadline_is_provisional(s, tmp_path):
-    await s.uploads()
     appids = [new_appid() for _ in range(3)]
+    await s.uploads(*appids)
     await login(s, "applicant", *[a for appid in appids for a in ("--appid", appid)])
     await login(s, "operator", "--sub", "ops-2")
 

@@ -17,11 +17,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from google.protobuf.json_format import MessageToJson, Parse
+from temporalio.api.common.v1 import Payload, Payloads
 
+from engine.codec import EncryptionCodec
 from engine.codec_server import build_app
 from engine.settings import Settings, load_settings
 from tests.conftest import TEST_KEYS
-from tests.processes import free_ports, kill_group, wait_until
+from tests.processes import die_with_parent, free_ports, kill_group, wait_until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,14 +60,54 @@ async def default_codec() -> AsyncIterator[TestClient]:
 async def test_the_local_web_ui_is_answered_under_both_its_names(default_codec, origin):
     answer = await default_codec.options("/decode", headers={"Origin": origin, **PREFLIGHT})
     assert answer.status == 200 and allowed(answer.headers) == origin
-    token_in_path = await default_codec.options("/s3cret/decode", headers={"Origin": origin, **PREFLIGHT})
-    assert allowed(token_in_path.headers) == origin  # how the local Web UI calls it
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "http://localhost:9999", "https://localhost:8233"])
 async def test_any_other_origin_is_refused(default_codec, origin):
     answer = await default_codec.options("/decode", headers={"Origin": origin, **PREFLIGHT})
     assert allowed(answer.headers) is None
+
+
+async def sealed_payloads() -> tuple[str, bytes]:
+    """A payload as the workers store it (sealed with the payload key), as the UI sends it to /decode."""
+    plain = Payload(metadata={"encoding": b"json/plain"}, data=b'{"mobile": "13800138000"}')
+    (sealed,) = await EncryptionCodec(TEST_KEYS.payload).encode([plain])
+    return MessageToJson(Payloads(payloads=[sealed])), plain.data
+
+
+@pytest.mark.parametrize("origin", ["http://127.0.0.1:8233", "http://localhost:8233"])
+async def test_the_web_ui_page_decodes_by_its_origin_and_header_without_any_token(default_codec, origin):
+    body, plain = await sealed_payloads()
+    answer = await default_codec.post("/decode", data=body, headers={
+        "Origin": origin, "Content-Type": "application/json", "X-Namespace": "default"})
+    assert answer.status == 200 and allowed(answer.headers) == origin
+    (decoded,) = Parse(await answer.text(), Payloads()).payloads
+    assert decoded.data == plain
+
+
+async def test_no_other_page_and_no_tokenless_tool_decodes(default_codec):
+    body, plain = await sealed_payloads()
+    json_type = {"Content-Type": "application/json"}
+    refused = {
+        "a foreign page, with the UI's header": {"Origin": "http://evil.example", "X-Namespace": "default"},
+        "a foreign page, even with the token": {"Origin": "http://evil.example", "X-Namespace": "default",
+                                                "Authorization": "Bearer s3cret"},
+        "the UI's origin without the UI's header": {"Origin": "http://127.0.0.1:8233"},
+        "a tool without the token": {"X-Namespace": "default"},
+        "a tool with a wrong token": {"Authorization": "Bearer s3cre"},
+    }
+    for why, headers in refused.items():
+        answer = await default_codec.post("/decode", data=body, headers=json_type | headers)
+        assert answer.status in (401, 403), why
+        assert plain not in await answer.read(), why
+    # The token no longer rides in a URL, and the UI's way does not encode.
+    assert (await default_codec.post("/s3cret/decode", data=body, headers=json_type)).status == 404
+    ui_encode = await default_codec.post("/encode", data=body, headers=json_type | {
+        "Origin": "http://127.0.0.1:8233", "X-Namespace": "default"})
+    assert ui_encode.status == 401
+    # The CLI with --codec-auth: the bearer token, no Origin.
+    tool = await default_codec.post("/decode", data=body, headers=json_type | {"Authorization": "Bearer s3cret"})
+    assert tool.status == 200 and Parse(await tool.text(), Payloads()).payloads[0].data == plain
 
 
 def test_the_default_origins_follow_the_port_of_FILINGS_WEB_UI():
@@ -125,7 +168,7 @@ async def test_the_standalone_server_answers_the_configured_origins(tmp_path):
     env = codec_env(port, FILINGS_CODEC_CORS_ORIGIN="https://ui.example.com,http://localhost:8080")
     with (tmp_path / "codec.log").open("wb") as log:
         server = subprocess.Popen([sys.executable, "-m", "engine.codec_server"], cwd=ROOT, env=env,
-                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                  stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
     try:
         async with aiohttp.ClientSession() as session:
             async def preflight(origin: str) -> str | None:

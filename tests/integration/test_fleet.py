@@ -30,7 +30,7 @@ from temporalio.client import Client
 
 from bench.soak import EFFECT_LOGS, SCRIPTS, Soak, SoakConfig, SoakReport
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(480)]
 
 
 async def _soak(config: SoakConfig) -> tuple[Soak, SoakReport]:

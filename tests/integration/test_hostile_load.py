@@ -28,12 +28,13 @@ from engine.wiring import WORKFLOWS
 from filing.examples import example_application
 from filing.messages import FilingStatus, Stage
 from filing.state import TIMELINE_LIMIT
+from tests.status import status_of
 from tests.conftest import TEST_CONVERTER, appid_for
 from tests.processes import wait_until
 from tests.workflow.test_bounded_history import hostile
 from workflows.filing import FilingWorkflow
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(480)]
 NUMBER = "冀ICP备18021892号-2X"
 SIGNALS, NO_OPS = 10_000, 1_000
 #: Hostile clients sending at once, in rounds. (A flood without pause starves continue-as-new:
@@ -44,15 +45,6 @@ HOSTILE_CLIENTS = 10
 MAX_EVENTS, MAX_RESULT_BYTES = 10_000, 2 * 1024 * 1024
 
 
-async def status_of(handle: WorkflowHandle[FilingWorkflow, Any]) -> FilingStatus:
-    """The status query, asked again when one attempt hangs: a query that reaches a run just
-    as it continues as new waits on the closed run."""
-    while True:
-        try:
-            return await handle.query(FilingWorkflow.status, rpc_timeout=timedelta(seconds=5))
-        except RPCError as err:
-            if err.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-                raise
 
 
 async def runs_of(client: Client, handle: WorkflowHandle[FilingWorkflow, Any]) -> list[WorkflowHistory]:

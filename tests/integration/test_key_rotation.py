@@ -29,6 +29,7 @@ from engine.settings import Settings
 from engine.wiring import engine_activities
 from filing.examples import example_application
 from filing.messages import FilingStatus, Stage
+from tests.status import status_of
 from tests.conftest import TEST_CONVERTER, TEST_KEYS, appid_for, unique, write_test_keys
 from tests.processes import wait_until
 from tests.workers import Workers, prepare_data_dir
@@ -43,14 +44,6 @@ NEW_RELEASE = Keyring(current="sms-2", keys={**SMS_1.keys, **SMS_2.keys})
 OLD_RELEASE = SMS_1
 
 
-async def status_of(handle: WorkflowHandle[FilingWorkflow, object]) -> FilingStatus:
-    """The status query, asked again when an attempt hangs (a run may be continuing as new)."""
-    while True:
-        try:
-            return await handle.query(FilingWorkflow.status, rpc_timeout=timedelta(seconds=5))
-        except RPCError as err:
-            if err.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-                raise
 
 
 async def failed_tasks(handle: WorkflowHandle[FilingWorkflow, object]) -> list[str]:

@@ -4,7 +4,8 @@ anything starts, healthy (the filing service included), a filing carried to appr
 through the filing service's HTTP API by each party with their own token, the public
 lookup answering from the registry it wrote, the engine's counters moved on the metrics
 endpoint, the data dir owner-only, the codec server answering the Web UI under both its
-names; stopped with SIGTERM (the service first, nothing left running), started again on
+names (its page by Origin and X-Namespace: the codec token in neither the UI's settings nor
+the dev server's command line); stopped with SIGTERM (the service first, nothing left running), started again on
 the same data dir: the filings are still there and the one in flight continues; then the
 service dies, and `make run` stops with an error. And `make run` beside programs that
 hold its ports: it refuses before starting anything, one line per busy port."""
@@ -32,9 +33,11 @@ from pathlib import Path
 import aiohttp
 import httpx
 import pytest
+from google.protobuf.json_format import MessageToJson, Parse
+from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from engine.codec import data_converter
+from engine.codec import EncryptionCodec, data_converter
 from engine.health import probe
 from engine.keys import load_keys_file
 from filing.examples import example_application, example_materials
@@ -43,7 +46,7 @@ from registry.migrate import head
 from service.principal import Role
 from service.tokens import issue_token, load_local_signing_key
 from tests.conftest import appid_for
-from tests.processes import free_ports, kill_group, processes_mentioning, wait_until
+from tests.processes import die_with_parent, free_ports, kill_group, processes_mentioning, wait_until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +97,7 @@ class LocalRun:
         self.runs += 1
         with self.log.open("wb") as out:
             self.process = subprocess.Popen([sys.executable, "-m", "engine.run_local"], cwd=ROOT, env=self.env,
-                                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
         url = f"http://127.0.0.1:{self.health_port}/healthz"
 
         async def healthy() -> bool:
@@ -184,10 +187,24 @@ async def cors_allows(run: LocalRun, origin: str) -> bool:
     """A browser's preflight to the codec server from `origin` (the Web UI's page)."""
     headers = {"Origin": origin, "Access-Control-Request-Method": "POST",
                "Access-Control-Request-Headers": "content-type,x-namespace"}
-    token = (run.data_dir / "codec-token").read_text().strip()
     async with aiohttp.ClientSession() as session, session.options(
-            f"http://127.0.0.1:{run.codec_port}/{token}/decode", headers=headers) as answer:
+            f"http://127.0.0.1:{run.codec_port}/decode", headers=headers) as answer:
         return answer.headers.get("Access-Control-Allow-Origin") == origin
+
+
+async def page_decodes(run: LocalRun, origin: str, *, ui_header: bool = True) -> bool:
+    """The Web UI's codec call as its page in a browser makes it: no token, its Origin, X-Namespace."""
+    plain = Payload(metadata={"encoding": b"json/plain"}, data=b'"13800138000"')
+    (sealed,) = await EncryptionCodec(load_keys_file(run.data_dir / "keys.json").payload).encode([plain])
+    headers = {"Origin": origin, "Content-Type": "application/json"} | ({"X-Namespace": "default"} if ui_header else {})
+    async with aiohttp.ClientSession() as session, session.post(
+            f"http://127.0.0.1:{run.codec_port}/decode", data=MessageToJson(Payloads(payloads=[sealed])),
+            headers=headers) as answer:
+        body = await answer.text()
+    if answer.status != 200:
+        assert plain.data not in body.encode()
+        return False
+    return Parse(body, Payloads()).payloads[0].data == plain.data
 
 
 def mode(path: Path) -> int:
@@ -230,6 +247,18 @@ async def test_make_run_serves_metrics_and_health_and_keeps_filings_across_resta
     assert await cors_allows(local_run, f"http://127.0.0.1:{ui_port}")
     assert await cors_allows(local_run, f"http://localhost:{ui_port}")
     assert not await cors_allows(local_run, "http://evil.example")
+    # The codec token is in neither the Web UI's settings (anyone may ask) nor the dev server's
+    # command line (`ps`); the UI's page decodes by its origin and header, nobody else's does.
+    codec_token = (local_run.data_dir / "codec-token").read_text().strip()
+    ui_settings = await asyncio.to_thread(lambda: urllib.request.urlopen(f"{local_run.web_ui}/api/v1/settings", timeout=10).read())
+    assert codec_token.encode() not in ui_settings
+    assert f"http://127.0.0.1:{local_run.codec_port}".encode() in ui_settings  # the bare endpoint
+    (dev_server,) = processes_mentioning(str(local_run.data_dir / "temporal.db"))
+    pid = dev_server.split(":", 1)[0]
+    assert codec_token.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    assert await page_decodes(local_run, f"http://localhost:{ui_port}")
+    assert not await page_decodes(local_run, "http://evil.example")
+    assert not await page_decodes(local_run, f"http://127.0.0.1:{ui_port}", ui_header=False)
 
     done = example_application(datetime.now(UTC), appid=appid_for(901))
     waiting = example_application(datetime.now(UTC), appid=appid_for(902))

@@ -23,7 +23,7 @@ from engine.launch import start_filing
 from filing.examples import example_application
 from tests.conftest import appid_for, unique, write_test_keys
 from tests.integration import slow_desk
-from tests.processes import free_ports, kill_group, wait_until
+from tests.processes import die_with_parent, free_ports, kill_group, wait_until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ def spawn(dev_env, tmp_path: Path) -> Iterator[object]:
         }
         with (data / "worker.log").open("wb") as log:
             process = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+                                       stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent)
         started.append(process)
         return process, env, data
 

@@ -14,7 +14,7 @@ import pytest
 
 from bench.soak import SCRIPTS, SoakConfig, run_soak
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(480)]
 
 
 async def test_small_soak_on_three_workers_with_a_kill_and_a_restart_loses_and_repeats_nothing(tmp_path):

@@ -42,10 +42,10 @@ def test_an_empty_database_is_migrated_to_the_head_once(empty_database_url: str)
     assert migrate.current_revision(empty_database_url) is None
     done = migrate.upgrade(empty_database_url)
     assert (done.before, done.after, done.changed) == (None, migrate.head(), True)
-    assert migrate.head() == "0002"
+    assert migrate.head() == "0004"
     again = migrate.upgrade(empty_database_url)
-    assert (again.before, again.after, again.changed) == ("0002", "0002", False)
-    assert migrate.require_current(empty_database_url) == "0002"
+    assert (again.before, again.after, again.changed) == ("0004", "0004", False)
+    assert migrate.require_current(empty_database_url) == "0004"
 
     # What the migrations built is exactly what the code describes (registry.tables).
     engine = create_engine(empty_database_url)
@@ -68,7 +68,7 @@ async def test_a_database_at_0001_with_filings_keeps_them_through_0002(empty_dat
         before = await registry.lookup(appid=appid(1))
 
         done = migrate.upgrade(url)
-        assert (done.before, done.after) == ("0001", "0002")
+        assert (done.before, done.after) == ("0001", migrate.head())
 
         assert await registry.lookup(appid=appid(1)) == before
         assert before[0].state is RecordState.ACCESS_CANCELLED
@@ -100,7 +100,7 @@ def test_a_database_behind_is_refused_at_start_naming_the_fix(empty_database_url
         migrate.require_current(empty_database_url)
     message = str(behind.value)
     assert "\n" not in message
-    assert "revision 0001" in message and "head 0002" in message and "`filings registry migrate`" in message
+    assert "revision 0001" in message and "head 0004" in message and "`filings registry migrate`" in message
     assert ("registry.db" if empty_database_url.startswith("sqlite") else "/registry_") in message
 
 
@@ -128,7 +128,7 @@ async def test_processes_never_migrate_silently(empty_database_url: str, tmp_pat
             await registry.apply(new(application(appid(1)), number(), approved_at=AT))
     finally:
         registry.close()
-    with pytest.raises(SchemaBehind, match="revision none, head 0002"):
+    with pytest.raises(SchemaBehind, match="revision none, head 0004"):
         migrate.require_current(empty_database_url)
     assert _tables(empty_database_url) <= {"alembic_version"}  # nothing created, nothing migrated
 
@@ -139,7 +139,7 @@ def test_the_default_registry_is_sqlite_in_the_data_dir_and_looking_creates_noth
     with pytest.raises(SchemaBehind, match="has no schema yet"):
         migrate.require_current(settings.registry_database_url)
     assert not (tmp_path / "data").exists()
-    assert migrate.upgrade(settings.registry_database_url).after == "0002"  # the command creates the data dir
+    assert migrate.upgrade(settings.registry_database_url).after == migrate.head()  # the command creates the data dir
 
 
 def test_two_migrate_jobs_at_once_apply_the_migrations_once(postgres_server: PostgresServer) -> None:
@@ -156,4 +156,4 @@ def test_two_migrate_jobs_at_once_apply_the_migrations_once(postgres_server: Pos
             if job.poll() is None:
                 job.kill()
                 job.wait()
-    assert sorted(out.strip() for out, _ in outputs) == ["0002 0002", "0002 0002", "None 0002"], outputs
+    assert sorted(out.strip() for out, _ in outputs) == ["0004 0004", "0004 0004", "None 0004"], outputs

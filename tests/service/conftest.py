@@ -38,7 +38,7 @@ from service.principal import Role
 from service.tokens import ensure_local_signing_key, issue_token
 from tests.conftest import unique, write_test_keys
 from tests.integration.conftest import dev_env  # noqa: F401  (the suite's dev server fixture)
-from tests.processes import free_ports, kill_group, wait_until
+from tests.processes import die_with_parent, free_ports, kill_group, wait_until
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +67,7 @@ class ServiceProcess:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "service"], cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                start_new_session=True, preexec_fn=die_with_parent)
 
         async def answers() -> int | None:
             if self.process is not None and self.process.poll() is not None:

@@ -176,3 +176,30 @@ async def test_filings_login_prints_the_token_alone(tmp_path):
     refused = await asyncio.to_thread(subprocess.run, [*login, "--role", "operator"], cwd=ROOT, env=oidc,
                                       capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and refused.stdout == "" and "identity provider" in refused.stderr
+
+
+async def test_filings_login_save_keeps_one_token_per_service_and_role(tmp_path, monkeypatch):
+    """Two stacks on one machine (two data dirs, services on 8400 and 8500): saving a login
+    for the second leaves the first one's token in place, and each `filings` command of a
+    stack finds its own."""
+    from cli.tokens import choose
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FILINGS_", "TEMPORAL_"))}
+    env |= {"PYTHONPATH": str(ROOT), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    stacks = {"http://127.0.0.1:8400": tmp_path / "first", "http://127.0.0.1:8500": tmp_path / "second"}
+    for url, data_dir in stacks.items():
+        ensure_local_signing_key(API.signing_key_path(data_dir))
+        saved = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "cli.app", "login", "--role", "operator", "--sub", f"ops-{url[-4:]}",
+                             "--save"],
+            cwd=ROOT, env=env | {"FILINGS_DATA_DIR": str(data_dir), "FILINGS_API_URL": url},
+            capture_output=True, text=True, timeout=60)
+        assert saved.returncode == 0 and saved.stdout == "", saved.stderr
+        assert url in saved.stderr
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    for url, data_dir in stacks.items():
+        token = choose(None, False, (Role.OPERATOR,), None, url)
+        assert token.sub == f"ops-{url[-4:]}"
+        key = ensure_local_signing_key(API.signing_key_path(data_dir))
+        assert (await LocalVerifier(API, key.public_key()).verify(token.value)).sub == token.sub
+        assert stat.S_IMODE(Path(token.source).stat().st_mode) == 0o600

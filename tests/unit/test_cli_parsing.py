@@ -123,7 +123,10 @@ def test_deadlines_read_as_the_end_of_a_china_day_with_a_provisional_mark():
 
 def test_visibility_queries_are_scoped_and_filtered():
     now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    assert build_query("tq") == "WorkflowType = 'FilingWorkflow' AND TaskQueue = 'tq'"
+    # A run a filing continued from keeps its old stage: a list never shows it (issue 18.15).
+    assert build_query("tq") == (
+        "WorkflowType = 'FilingWorkflow' AND TaskQueue = 'tq' AND ExecutionStatus != 'ContinuedAsNew'")
+    assert build_query("tq", running=True).endswith(" AND ExecutionStatus = 'Running'")
     query = build_query(
         "t'q",
         stages=[Stage.RETURNED, Stage.PLATFORM_REVIEW],

@@ -109,26 +109,39 @@ def token(role: Role, sub: str = "someone", ttl: timedelta = timedelta(hours=1),
                        role=role, ttl=ttl, **claims)
 
 
+LOCAL = "http://127.0.0.1:8400"
+
+
 def test_saved_tokens_are_owner_only_and_each_command_takes_its_role_s(config_home):
     reviewer, applicant = token(Role.PLATFORM_REVIEWER, "r-01"), token(Role.APPLICANT, "zhang", appids=[APPID])
-    save(Role.PLATFORM_REVIEWER, reviewer)
-    path = save(Role.APPLICANT, applicant)
+    save(Role.PLATFORM_REVIEWER, reviewer, LOCAL)
+    path = save(Role.APPLICANT, applicant, LOCAL)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
-    assert path == config_home / "filings" / "tokens" / "applicant"
+    assert all(stat.S_IMODE(os.stat(folder).st_mode) == 0o700 for folder in (path.parent, path.parent.parent))
+    assert path == config_home / "filings" / "tokens" / "http_127.0.0.1_8400" / "applicant"
     readers = (Role.APPLICANT, Role.PLATFORM_REVIEWER)
-    assert choose(None, False, readers, None).value == applicant
-    assert choose(None, False, readers, Role.PLATFORM_REVIEWER).sub == "r-01"
-    assert choose(reviewer, True, readers, None).source == "FILINGS_TOKEN"
+    assert choose(None, False, readers, None, LOCAL).value == applicant
+    assert choose(None, False, readers, Role.PLATFORM_REVIEWER, LOCAL + "/").sub == "r-01"
+    assert choose(reviewer, True, readers, None, LOCAL).source == "FILINGS_TOKEN"
     with pytest.raises(CliError, match=r"no token .*verification_site.*filings login --role verification_site"):
-        choose(None, False, (Role.VERIFICATION_SITE,), None)
+        choose(None, False, (Role.VERIFICATION_SITE,), None, LOCAL)
+
+
+def test_two_stacks_on_one_machine_keep_their_tokens_apart(config_home):
+    first, second = token(Role.OPERATOR, "ops-8400"), token(Role.OPERATOR, "ops-8500")
+    save(Role.OPERATOR, first, "http://127.0.0.1:8400")
+    save(Role.OPERATOR, second, "http://127.0.0.1:8500")
+    assert choose(None, False, (Role.OPERATOR,), None, "http://127.0.0.1:8400").sub == "ops-8400"
+    assert choose(None, False, (Role.OPERATOR,), None, "http://127.0.0.1:8500").sub == "ops-8500"
+    with pytest.raises(CliError, match=r"no token for the filing service at http://127.0.0.1:8600 .*nothing was sent"):
+        choose(None, False, (Role.OPERATOR,), None, "http://127.0.0.1:8600")
 
 
 def test_an_expired_token_is_refused_before_anything_is_sent(config_home):
-    save(Role.OPERATOR, token(Role.OPERATOR, "ops", ttl=timedelta(seconds=1)))
+    save(Role.OPERATOR, token(Role.OPERATOR, "ops", ttl=timedelta(seconds=1)), LOCAL)
     with pytest.raises(CliError, match=r"expired .*filings login --role operator.*nothing was sent"):
-        choose(None, False, (Role.OPERATOR,), None, now=datetime.now(UTC) + timedelta(minutes=1))
-    assert saved_path(Role.OPERATOR).exists()
+        choose(None, False, (Role.OPERATOR,), None, LOCAL, now=datetime.now(UTC) + timedelta(minutes=1))
+    assert saved_path(Role.OPERATOR, LOCAL).exists()
 
 
 # ------------------------------------------------------------------ the service's answers

@@ -275,6 +275,7 @@ def test_each_service_holds_only_the_secrets_it_needs(compose, services):
     assert holders.pop("s3_access_key_id") == holders.pop("s3_secret_access_key") == {
         "minio-setup", "worker", "worker-previous", "service"}
     assert holders.pop("keycloak_admin_password") == holders.pop("oidc_client_secret") == {"keycloak"}
+    assert holders.pop("temporal_ui_client_secret") == {"keycloak", "temporal-ui"}
     assert holders == {}, f"secrets nobody should hold: {holders}"
 
 
@@ -440,7 +441,7 @@ def test_the_service_trusts_the_issuer_its_tokens_carry(services, realm):
     assert published["8180"] == "8080"
     # The keys are fetched inside the network, from the same realm.
     assert service["FILINGS_API__JWKS_URL"] == f"http://keycloak:8080/realms/{realm['realm']}/protocol/openid-connect/certs"
-    audiences = [m["config"]["included.custom.audience"] for c in realm["clients"] for m in c["protocolMappers"]
+    audiences = [m["config"]["included.custom.audience"] for c in realm["clients"] for m in c.get("protocolMappers", [])
                  if m["protocolMapper"] == "oidc-audience-mapper"]
     assert audiences == [service["FILINGS_API__AUDIENCE"]] == ["icp-filings"]
     settings = Settings(api={"auth": "oidc", "issuer": issuer, "audience": "icp-filings",
@@ -449,7 +450,7 @@ def test_the_service_trusts_the_issuer_its_tokens_carry(services, realm):
 
 
 def test_the_realm_gives_each_role_a_user_and_puts_the_attributes_in_the_token(realm, services):
-    (client,) = realm["clients"]
+    (client,) = [c for c in realm["clients"] if c["clientId"] == "icp-filings-service"]
     assert client["publicClient"] is False and client["clientAuthenticatorType"] == "client-secret"
     placeholder = re.fullmatch(r"\$\{(\w+)\}", client["secret"])
     assert placeholder, "the client secret comes from the environment, never the file"
@@ -476,6 +477,50 @@ def test_the_realm_gives_each_role_a_user_and_puts_the_attributes_in_the_token(r
     assert "unmanagedAttributePolicy" not in profile  # no attribute outside the profile
     assert granted["appids"]["multivalued"] is True
     assert set(granted["role"]["validations"]["options"]["options"]) == ROLES
+
+
+def test_the_web_ui_lets_operators_in_through_the_provider_and_holds_no_codec_token(
+        compose, services, realm, secrets_dir, tmp_path):
+    ui, keycloak = services["temporal-ui"], environment(services["keycloak"])
+    env = environment(ui)
+    (client,) = [c for c in realm["clients"] if c["clientId"] == env["TEMPORAL_AUTH_CLIENT_ID"]]
+    # Signed in with the realm the service trusts: discovery inside the network, the issuer browsers see.
+    assert env["TEMPORAL_AUTH_ENABLED"] == "true"
+    assert env["TEMPORAL_AUTH_PROVIDER_URL"] == f"http://keycloak:8080/realms/{realm['realm']}"
+    assert env["TEMPORAL_AUTH_ISSUER_URL"] == environment(services["service"])["FILINGS_API__ISSUER"]
+    assert env["TEMPORAL_AUTH_CALLBACK_URL"] == "http://localhost:8080/auth/sso/callback"
+    assert env["TEMPORAL_AUTH_CALLBACK_URL"] in client["redirectUris"]
+    assert "openid" in env["TEMPORAL_AUTH_SCOPES"].split(",")
+    assert ui["depends_on"]["keycloak"]["condition"] == "service_healthy"
+    # A confidential client whose secret reaches both sides from one secret file, never the environment.
+    assert client["publicClient"] is False and not client["directAccessGrantsEnabled"]
+    placeholder = re.fullmatch(r"\$\{(\w+)\}", client["secret"])
+    assert placeholder and keycloak[f"{placeholder.group(1)}_FILE"] == env["TEMPORAL_AUTH_CLIENT_SECRET_FILE"]
+    assert env["TEMPORAL_AUTH_CLIENT_SECRET_FILE"] == f"{SECRETS_DIR}/temporal_ui_client_secret"
+    assert ui["entrypoint"] == ["/bin/sh", "/deploy/entrypoint.sh"] and ui["command"] == ["./start-ui-server.sh"]
+    assert host_path(ui, "/deploy/entrypoint.sh") == DEPLOY / "entrypoint.sh"
+    mounted = mount_secrets(compose, ui, secrets_dir, tmp_path / "run-secrets")
+    done = run_entrypoint(env, mounted, "sh", "-c", 'test "$TEMPORAL_AUTH_CLIENT_SECRET" = "$(cat "$0")"',
+                          str(secrets_dir / "temporal_ui_client_secret"))
+    assert done.returncode == 0, done.stderr
+    # Only operators get in: the client's browser login denies every other role.
+    flows = {flow.get("id", flow["alias"]): flow for flow in realm["authenticationFlows"]}
+    by_alias = {flow["alias"]: flow for flow in realm["authenticationFlows"]}
+    login = flows[client["authenticationFlowBindingOverrides"]["browser"]]
+    assert login["topLevel"] and [e["requirement"] for e in login["authenticationExecutions"]] == ["REQUIRED", "CONDITIONAL"]
+    who, others = (by_alias[e["flowAlias"]] for e in login["authenticationExecutions"])
+    assert {e["authenticator"] for e in who["authenticationExecutions"]} == {"auth-cookie", "auth-username-password-form"}
+    condition, deny = others["authenticationExecutions"]
+    assert (condition["authenticator"], deny["authenticator"]) == ("conditional-user-attribute", "deny-access-authenticator")
+    (config,) = [c["config"] for c in realm["authenticatorConfig"] if c["alias"] == condition["authenticatorConfig"]]
+    assert config == {"attribute_name": "role", "attribute_expected_value": "operator", "not": "true"}
+    # Its codec endpoint is the bare codec server (GET /api/v1/settings shows it to anyone), which
+    # answers the UI's page by origin.
+    codec = environment(services["codec-server"])
+    assert env["TEMPORAL_CODEC_ENDPOINT"] == "http://localhost:8081"
+    assert "127.0.0.1:8081:8081" in services["codec-server"]["ports"]
+    assert "http://localhost:8080" in codec["FILINGS_CODEC_CORS_ORIGIN"].split(",")
+    assert "TEMPORAL_CODEC_PASS_ACCESS_TOKEN" not in env
 
 
 # --- MinIO ---------------------------------------------------------------------------------

@@ -100,3 +100,35 @@ def test_the_worker_makes_its_data_dir_owner_only_before_anything_else(tmp_path)
                           preexec_fn=lambda: os.umask(0o022))
     assert done.returncode == 1, done.stderr.decode()
     assert mode(data) == 0o700
+
+
+def test_the_registry_database_and_its_wal_are_owner_only(tmp_path, usual_umask):
+    """Under the usual umask SQLite makes 0644 files; the embedded registry (people on record)
+    is 0600, and so are the -wal and -shm files SQLite adds next to it."""
+    from registry.database import create_registry_engine, sqlite_path
+    from registry.migrate import upgrade
+
+    data = ensure_private_dir(tmp_path / "data")
+    url = f"sqlite:///{data / 'registry.db'}"
+    upgrade(url)
+    engine = create_registry_engine(url)
+    try:
+        with engine.connect() as connection:  # an open connection keeps the WAL and its index
+            connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+            files = sorted(p.name for p in data.iterdir())
+            assert {"registry.db", "registry.db-wal", "registry.db-shm"} <= set(files), files
+            assert {name: mode(data / name) for name in files} == {name: 0o600 for name in files}
+    finally:
+        engine.dispose()
+    assert sqlite_path(url) == data / "registry.db"
+
+
+def test_a_registry_database_left_open_by_an_older_run_is_tightened(tmp_path):
+    from registry.database import create_registry_engine
+
+    data = ensure_private_dir(tmp_path / "data")
+    for name in ("registry.db", "registry.db-wal"):
+        (data / name).touch()
+        (data / name).chmod(0o644)
+    create_registry_engine(f"sqlite:///{data / 'registry.db'}").dispose()
+    assert mode(data / "registry.db") == mode(data / "registry.db-wal") == 0o600

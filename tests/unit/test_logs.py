@@ -78,3 +78,55 @@ def test_lines_carry_the_bound_context_and_no_personal_data(json_lines):
     assert "110105194912310021" not in failed["event"]
     assert (wf["filing_id"], wf["run_id"], wf["stage"], wf["attempt"]) == ("filing-wx2", "r-1", "SMS_VERIFICATION", 1)
     assert wf["event"] == "filing sms_wrong_code: 139****5678" and "namespace" not in wf
+
+
+def _fail_holding(application: dict[str, str], token: str) -> None:
+    """A frame whose locals hold personal data and a token, as a route's frames do."""
+    raise ValueError("Out of range float values are not JSON compliant")
+
+
+@pytest.fixture
+def console_text() -> Iterator[Any]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging("INFO", "console")
+    stream = io.StringIO()
+    root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+    try:
+        yield stream.getvalue
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        structlog.reset_defaults()
+
+
+SECRET_LOCALS = {"name": "欧阳泄漏", "email": "leak-locals@example.com", "address": "泄漏路9号"}
+TOKEN = "eyJhbGciOi.secret-claims-part.signature-part"  # passed by name: a source line shows no value
+
+
+def _log_failures() -> None:
+    """One failure through the standard library (as uvicorn logs it), one through structlog."""
+    for log in (logging.getLogger("uvicorn.error").exception, structlog.get_logger("service").exception):
+        try:
+            _fail_holding(SECRET_LOCALS, token=TOKEN)
+        except ValueError:
+            log("Exception in ASGI application")
+
+
+def test_json_lines_carry_a_structured_traceback_without_locals(json_lines):
+    _log_failures()
+    lines = json_lines()
+    assert len(lines) == 2
+    for line in lines:
+        (raised,) = line["exception"]
+        assert raised["exc_type"] == "ValueError" and "_fail_holding" in [f["name"] for f in raised["frames"]]
+        assert all("locals" not in frame for frame in raised["frames"])
+        text = json.dumps(line, ensure_ascii=False)
+        assert not [v for v in [*SECRET_LOCALS.values(), "secret-claims-part"] if v in text], text
+
+
+def test_console_tracebacks_show_no_locals(console_text):
+    _log_failures()
+    text = console_text()
+    assert text.count("Traceback") == 2 and "_fail_holding" in text
+    assert not [v for v in [*SECRET_LOCALS.values(), "secret-claims-part"] if v in text], text

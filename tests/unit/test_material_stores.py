@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 import os
 import socket
@@ -20,13 +21,15 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from PIL import Image
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from adapters.materials_local import DIRECTORY, FileMaterialStore
+from adapters.materials_local import DIRECTORY, OWNERS_DIRECTORY, FileMaterialStore
 from adapters.materials_s3 import MaterialStoreUnavailable, S3MaterialStore
 from cli.app import app as filings
 from engine.batch import check_outside, launch_file, read_application
@@ -35,7 +38,8 @@ from engine.keys import Keyring, MissingKey
 from engine.settings import S3Settings, Settings
 from engine.wiring import ADAPTERS
 from filing.examples import example_application, example_materials, example_pdf, example_png
-from filing.ports import MaterialRejected
+from filing.materials import material_sha256
+from filing.ports import MaterialOwner, MaterialRejected
 from tests.conftest import TEST_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +47,7 @@ SCAN = example_png((200, 225, 250))
 #: A PDF whose text is easy to look for in a file that must not show it.
 LETTER = example_pdf("RECOGNISABLE-PLAIN-TEXT-" * 8)
 SECRET = "s3-secret-never-printed"
+IMPORT = MaterialOwner.imported("tests")
 
 
 def free_port() -> int:
@@ -61,7 +66,7 @@ def store(tmp_path: Path) -> FileMaterialStore:
 
 
 async def test_a_material_is_sealed_on_disk_and_named_by_its_content(store: FileMaterialStore) -> None:
-    stored = await store.put(LETTER)
+    stored = await store.put(LETTER, IMPORT)
     assert (stored.media_type, stored.bytes) == ("application/pdf", len(LETTER))
     files = list(store.directory.iterdir())
     assert [f.name for f in files] == [stored.sha256]
@@ -72,10 +77,10 @@ async def test_a_material_is_sealed_on_disk_and_named_by_its_content(store: File
 
 
 async def test_the_same_content_is_stored_once(store: FileMaterialStore) -> None:
-    first = await store.put(SCAN)
+    first = await store.put(SCAN, IMPORT)
     path = store.directory / first.sha256
     before = path.stat()
-    again = await store.put(SCAN)
+    again = await store.put(SCAN, IMPORT)
     assert again == first
     assert [p.name for p in store.directory.iterdir()] == [first.sha256]
     assert (path.stat().st_ino, path.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
@@ -84,7 +89,7 @@ async def test_the_same_content_is_stored_once(store: FileMaterialStore) -> None
 async def test_directories_and_files_are_owner_only(store: FileMaterialStore) -> None:
     previous = os.umask(0)  # even a permissive umask leaves materials private
     try:
-        stored = await store.put(SCAN)
+        stored = await store.put(SCAN, IMPORT)
     finally:
         os.umask(previous)
     assert stat.S_IMODE(store.directory.stat().st_mode) == 0o700
@@ -93,36 +98,36 @@ async def test_directories_and_files_are_owner_only(store: FileMaterialStore) ->
 
 
 async def test_a_torn_temp_file_left_by_a_crash_is_ignored(store: FileMaterialStore) -> None:
-    stored = await store.put(LETTER)
+    stored = await store.put(LETTER, IMPORT)
     whole = (store.directory / stored.sha256).read_bytes()
     other = example_pdf("another letter")
     other_sha = hashlib.sha256(other).hexdigest()
     torn = store.directory / f".{other_sha[:16]}.k2j3h4.tmp"  # what a crash mid-write leaves
     torn.write_bytes(whole[: len(whole) // 2])
     assert await store.stat(other_sha) is None and await store.get(other_sha) is None
-    assert (await store.put(other)).sha256 == other_sha
+    assert (await store.put(other, IMPORT)).sha256 == other_sha
     assert await store.get(other_sha) == other
     assert await store.get(stored.sha256) == LETTER
 
 
 async def test_a_damaged_file_reads_as_absent_and_a_new_upload_repairs_it(store: FileMaterialStore) -> None:
-    stored = await store.put(SCAN)
+    stored = await store.put(SCAN, IMPORT)
     (store.directory / stored.sha256).write_bytes(b"garbage")
     assert await store.stat(stored.sha256) is None
-    assert await store.put(SCAN) == stored
+    assert await store.put(SCAN, IMPORT) == stored
     assert await store.get(stored.sha256) == SCAN
 
 
 async def test_refused_content_leaves_nothing_behind(store: FileMaterialStore) -> None:
     for content, key in [(b"GIF89a", "R10.unsupported_media_type"), (b"", "R10.empty_material")]:
         with pytest.raises(MaterialRejected) as refused:
-            await store.put(content)
+            await store.put(content, IMPORT)
         assert refused.value.key == key
     assert not store.directory.exists()
 
 
 async def test_a_sealed_file_moved_to_another_name_does_not_open(store: FileMaterialStore) -> None:
-    a, b = await store.put(SCAN), await store.put(LETTER)
+    a, b = await store.put(SCAN, IMPORT), await store.put(LETTER, IMPORT)
     (store.directory / b.sha256).write_bytes((store.directory / a.sha256).read_bytes())
     with pytest.raises(ValueError, match="authentication"):
         await store.get(b.sha256)
@@ -130,7 +135,7 @@ async def test_a_sealed_file_moved_to_another_name_does_not_open(store: FileMate
 
 async def test_keys_rotate_and_a_missing_key_is_named(tmp_path: Path) -> None:
     old = Keyring.generate("m1")
-    stored = await FileMaterialStore(tmp_path, old).put(SCAN)
+    stored = await FileMaterialStore(tmp_path, old).put(SCAN, IMPORT)
     assert await FileMaterialStore(tmp_path, old.with_new_current("m2")).get(stored.sha256) == SCAN
     with pytest.raises(MissingKey, match="'m1'"):
         await FileMaterialStore(tmp_path, Keyring.generate("other")).get(stored.sha256)
@@ -141,6 +146,54 @@ async def test_names_that_are_not_hashes_never_reach_the_file_system(store: File
         await store.get("../keys.json")
     with pytest.raises(ValueError):
         await store.stat("A" * 64)
+
+
+# --- who stored a material (R10: materials belong to their uploader) ---------------------------
+
+A = MaterialOwner(principal="applicant:zhang", appids=["wx00000000000000aa"])
+B = MaterialOwner(principal="applicant:li", appids=["wx00000000000000bb"])
+
+
+async def owners_are_kept_with_the_material(make_store: Any) -> None:
+    """The attacker's view of a store: A stores a scan; B, who only knows its hash, owns
+    nothing — also after a restart, on another replica (a new store on the same place)."""
+    stored = await make_store().put(SCAN, A)
+    other = make_store()  # a restart, or another replica
+    assert await other.owned_by(stored.sha256, A)
+    co_admin = MaterialOwner(principal="applicant:wang", appids=["wx00000000000000aa"])
+    assert await other.owned_by(stored.sha256, co_admin)  # the same mini-program's administrators share
+    assert not await other.owned_by(stored.sha256, B)
+    assert not await other.owned_by("0" * 64, A)
+    assert not await other.owned_by(stored.sha256, MaterialOwner.imported("cli:ops"))
+    await other.put(SCAN, B)  # B has the very file: uploading it makes B an owner too
+    assert await make_store().owned_by(stored.sha256, B) and await make_store().owned_by(stored.sha256, A)
+
+
+async def test_the_local_store_records_who_stored_a_material(tmp_path: Path) -> None:
+    await owners_are_kept_with_the_material(lambda: FileMaterialStore(tmp_path, TEST_KEYS.payload))
+    owners = tmp_path / OWNERS_DIRECTORY
+    records = [json.loads(p.read_text()) for p in owners.rglob("*") if p.is_file()]
+    assert {(r["principal"], r["claim"]) for r in records} == {
+        ("applicant:zhang", "principal:applicant:zhang"), ("applicant:zhang", "appid:wx00000000000000aa"),
+        ("applicant:li", "principal:applicant:li"), ("applicant:li", "appid:wx00000000000000bb")}
+    assert all(stat.S_IMODE(p.stat().st_mode) == (0o600 if p.is_file() else 0o700) for p in owners.rglob("*"))
+    assert [p.name for p in (tmp_path / DIRECTORY).iterdir()] == [material_sha256(SCAN)]  # content apart
+
+
+async def test_an_image_is_stored_re_encoded_and_named_by_what_is_stored(store: FileMaterialStore) -> None:
+    """A PNG with an HTML page after its end, or slipped in before it: the store keeps the
+    picture only, and answers the name of what it keeps."""
+    page = b"<html><script>alert(document.cookie)</script></html>"
+    for upload in (SCAN + page, SCAN[:-12] + page + SCAN[-12:]):
+        stored = await store.put(upload, A)
+        kept = await store.get(stored.sha256)
+        assert kept is not None and b"<script" not in kept and stored.sha256 == material_sha256(kept)
+        assert stored.sha256 != material_sha256(upload) and kept.endswith(b"IEND\xaeB`\x82")
+        assert stored.bytes == len(kept)
+        with Image.open(io.BytesIO(kept)) as image:
+            assert image.format == "PNG" and image.size == (86, 54)
+            image.load()
+        assert kept == SCAN  # the very picture, as the store encodes it
 
 
 def test_the_wiring_builds_the_configured_store(tmp_path: Path) -> None:
@@ -189,10 +242,10 @@ def bucket(moto_endpoint: str, request: pytest.FixtureRequest) -> str:
 
 async def test_s3_store_seals_names_by_content_and_stores_once(moto_endpoint: str, bucket: str) -> None:
     store = S3MaterialStore(s3_settings(moto_endpoint, bucket), TEST_KEYS.payload)
-    stored = await store.put(LETTER)
-    assert await store.put(LETTER) == stored
+    stored = await store.put(LETTER, IMPORT)
+    assert await store.put(LETTER, IMPORT) == stored
     client = raw_client(moto_endpoint)
-    listed = client.list_objects_v2(Bucket=bucket)["Contents"]
+    listed = client.list_objects_v2(Bucket=bucket, Prefix="materials/")["Contents"]
     assert [o["Key"] for o in listed] == [f"materials/{stored.sha256}"]
     raw = client.get_object(Bucket=bucket, Key=f"materials/{stored.sha256}")
     body = raw["Body"].read()
@@ -203,20 +256,30 @@ async def test_s3_store_seals_names_by_content_and_stores_once(moto_endpoint: st
     missing = "0" * 64
     assert await store.stat(missing) is None and await store.get(missing) is None
     with pytest.raises(MaterialRejected):
-        await store.put(b"not a scan")
-    assert len(client.list_objects_v2(Bucket=bucket)["Contents"]) == 1
+        await store.put(b"not a scan", IMPORT)
+    assert len(client.list_objects_v2(Bucket=bucket, Prefix="materials/")["Contents"]) == 1
 
 
 async def test_s3_store_reads_what_the_local_store_sealed_the_same_way(moto_endpoint: str, bucket: str,
                                                                        tmp_path: Path) -> None:
     """One sealing format: moving materials between stores is a copy of bytes."""
     local = FileMaterialStore(tmp_path, TEST_KEYS.payload)
-    stored = await local.put(SCAN)
+    stored = await local.put(SCAN, IMPORT)
     sealed = (local.directory / stored.sha256).read_bytes().split(b"\n", 1)[1]
     raw_client(moto_endpoint).put_object(Bucket=bucket, Key=f"materials/{stored.sha256}", Body=sealed,
                                          Metadata={"media-type": "image/png", "bytes": str(len(SCAN))})
     s3 = S3MaterialStore(s3_settings(moto_endpoint, bucket), TEST_KEYS.payload)
     assert await s3.get(stored.sha256) == SCAN
+
+
+async def test_the_s3_store_records_who_stored_a_material(moto_endpoint: str, bucket: str) -> None:
+    await owners_are_kept_with_the_material(
+        lambda: S3MaterialStore(s3_settings(moto_endpoint, bucket), TEST_KEYS.payload))
+    client = raw_client(moto_endpoint)
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="material-owners/")["Contents"]]
+    assert len(keys) == 4 and all(k.startswith(f"material-owners/{material_sha256(SCAN)}/") for k in keys)
+    bodies = [json.loads(client.get_object(Bucket=bucket, Key=k)["Body"].read()) for k in keys]
+    assert {b["principal"] for b in bodies} == {"applicant:zhang", "applicant:li"}
 
 
 async def test_a_missing_bucket_is_named(moto_endpoint: str) -> None:
@@ -231,7 +294,7 @@ async def test_an_s3_endpoint_down_for_good_is_a_quick_clear_error() -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
     store = S3MaterialStore(s3_settings(endpoint, "filing-materials"), TEST_KEYS.payload)
     started = time.monotonic()
-    for attempt in (store.put(SCAN), store.stat("0" * 64)):
+    for attempt in (store.put(SCAN, IMPORT), store.stat("0" * 64)):
         with pytest.raises(MaterialStoreUnavailable) as err:
             await attempt
         message = str(err.value)
@@ -263,7 +326,7 @@ async def test_a_file_naming_materials_not_in_the_store_starts_nothing(tmp_path:
 
     store = FileMaterialStore(tmp_path, TEST_KEYS.payload)
     for content in example_materials().values():
-        await store.put(content)
+        await store.put(content, IMPORT)
     assert (await check_outside(read_application(path), settings, None, None)).ok
 
 

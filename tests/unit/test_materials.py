@@ -16,6 +16,7 @@ import pytest
 from adapters.materials_local import FileMaterialStore
 from filing.examples import (
     example_application,
+    example_jpeg,
     example_materials,
     example_pdf,
     example_png,
@@ -41,7 +42,7 @@ from filing.models import (
     SubjectType,
     UnitCertificateType,
 )
-from filing.ports import MaterialRejected, StoredMaterial
+from filing.ports import MaterialOwner, MaterialRejected, StoredMaterial
 from filing.preapproval import category_index, load_preapproval_catalogue, load_preapproval_index
 from filing.province_materials import (
     DEFAULT_PATH,
@@ -56,7 +57,8 @@ NOW = datetime(2025, 9, 26, 2, 0, tzinfo=UTC)
 LISTS = load_province_materials()
 PNG = example_png((10, 20, 30))
 PDF = example_pdf("a document")
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64)
+JPEG = example_jpeg((200, 180, 160))
+IMPORT = MaterialOwner.imported("tests")
 
 
 def check(app: Application, now: datetime = NOW, **kwargs: Any) -> list[Violation]:
@@ -92,12 +94,25 @@ def all_stored(app: Application) -> dict[str, StoredMaterial | None]:
 
 @pytest.mark.parametrize(
     ("content", "media_type"),
-    [(JPEG, "image/jpeg"), (PNG, "image/png"), (PDF, "application/pdf"), (b"%PDF-2.0\n", "application/pdf")],
+    [(JPEG, "image/jpeg"), (PNG, "image/png"), (PDF, "application/pdf")],
 )
 def test_the_media_type_is_read_from_the_content(content: bytes, media_type: str) -> None:
     assert sniff_media_type(content) == media_type
-    stored = check_material(content)
+    stored = check_material(content)  # images as the store encodes them: kept as they are
     assert (stored.media_type, stored.bytes, stored.sha256) == (media_type, len(content), material_sha256(content))
+
+
+@pytest.mark.parametrize(
+    ("content", "media_type"),
+    [(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(64), "image/jpeg"), (b"%PDF-2.0\n", "application/pdf"),
+     (b"\x89PNG\r\n\x1a\n<html><script>alert(1)</script>", "image/png")],
+)
+def test_first_bytes_alone_are_not_a_material(content: bytes, media_type: str) -> None:
+    """The signature names the format; the content must then read as that format."""
+    assert sniff_media_type(content) == media_type
+    with pytest.raises(MaterialRejected) as refused:
+        check_material(content)
+    assert refused.value.key == "R10.unreadable_material"
 
 
 @pytest.mark.parametrize(
@@ -501,7 +516,7 @@ async def test_material_violations_asks_the_store_for_every_named_material(tmp_p
     app = example(own_mini_program_principal=True, legal_representative=True)
     assert {v.key for v in await material_violations(app, store)} == {"R10.material_not_uploaded"}
     for _, sha in app.materials():
-        await store.put(example_materials()[sha])
+        await store.put(example_materials()[sha], IMPORT)
     assert await material_violations(app, store) == []
     app.subject.principal_is_legal_representative = True
     assert [v.key for v in await material_violations(app, store)] == ["R10.legal_representative_not_needed"]
@@ -517,7 +532,7 @@ async def test_an_applicant_over_a_week(tmp_path: Path) -> None:
     app = example_application(monday)
     letter = app.extra_materials.pop()
     for _, sha in app.materials():
-        await store.put(example_materials()[sha])
+        await store.put(example_materials()[sha], IMPORT)
     text = app.model_dump_json(exclude_none=True)
 
     tuesday = monday + timedelta(days=1)
@@ -526,12 +541,12 @@ async def test_an_applicant_over_a_week(tmp_path: Path) -> None:
     assert [(v.key, v.field) for v in violations] == [("R10.extra_material_missing", "extra_materials")]
 
     with pytest.raises(MaterialRejected) as refused:  # Wednesday: the letter as a .docx
-        await store.put(b"PK\x03\x04" + "备案承诺书".encode())
+        await store.put(b"PK\x03\x04" + "备案承诺书".encode(), IMPORT)
     assert refused.value.key == "R10.unsupported_media_type"
     assert not list(store.directory.glob(".*.tmp"))
 
     thursday = monday + timedelta(days=3)
-    stored = await store.put(example_materials()[letter.sha256])
+    stored = await store.put(example_materials()[letter.sha256], IMPORT)
     document = json.loads(text)
     document["extra_materials"] = [{"name": "备案承诺书", "sha256": stored.sha256}]
     parsed, violations = parse_application(json.dumps(document, ensure_ascii=False), thursday)

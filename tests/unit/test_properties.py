@@ -26,6 +26,7 @@ from adapters.materials_local import FileMaterialStore
 from engine.batch import launch_file
 from engine.sealing import Sealer
 from filing.examples import example_materials
+from filing.ports import MaterialOwner
 from registry.migrate import upgrade
 from registry.sql_registry import SqlRegistry
 from tests.conftest import TEST_KEYS
@@ -55,7 +56,7 @@ FIELDS = tuple(Application.model_fields)
 _SCRATCH = tempfile.TemporaryDirectory()
 STORE = FileMaterialStore(Path(_SCRATCH.name), TEST_KEYS.payload)
 for _content in example_materials().values():
-    asyncio.run(STORE.put(_content))
+    asyncio.run(STORE.put(_content, MaterialOwner.imported("tests")))
 upgrade(f"sqlite:///{_SCRATCH.name}/registry.db")
 REGISTRY = SqlRegistry(f"sqlite:///{_SCRATCH.name}/registry.db", Sealer(TEST_KEYS.payload))
 

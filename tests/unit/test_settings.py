@@ -135,6 +135,8 @@ CASES: dict[str, tuple[str, dict[str, str], Callable[[Settings], Any], Any]] = {
     "FILINGS_BUILD_ID": ("2026.11.30-abc", {}, lambda s: s.build_id, "2026.11.30-abc"),
     "FILINGS_API__HOST": ("0.0.0.0", {}, lambda s: s.api.host, "0.0.0.0"),
     "FILINGS_API__PORT": ("18400", {}, lambda s: s.api.port, 18400),
+    "FILINGS_API__ALLOWED_HOSTS": ("filings.example.cn, *.corp.example", {}, lambda s: s.allowed_hosts(),
+                                   ["filings.example.cn", "*.corp.example"]),
     "FILINGS_API__AUTH": ("oidc", {"FILINGS_API__JWKS_URL": "https://idp.example/jwks"}, lambda s: s.api.auth, "oidc"),
     "FILINGS_API__SIGNING_KEY": ("/run/secrets/api.pem", {}, lambda s: s.api.signing_key_path(s.data_dir),
                                  Path("/run/secrets/api.pem")),
@@ -166,6 +168,8 @@ CASES: dict[str, tuple[str, dict[str, str], Callable[[Settings], Any], Any]] = {
     "FILINGS_CONSOLE__PUBLIC_URL": ("https://filings.example.cn/", {}, lambda s: s.console.public_url,
                                     "https://filings.example.cn"),
     "FILINGS_CONSOLE__PAGE_SIZE": ("50", {}, lambda s: s.console.page_size, 50),
+    "FILINGS_CONSOLE__SESSION_LIFETIME": ("PT4H", {}, lambda s: s.console.session_lifetime, timedelta(hours=4)),
+    "FILINGS_CONSOLE__SESSION_IDLE": ("90", {}, lambda s: s.console.session_idle, timedelta(seconds=90)),
 }
 
 
@@ -193,11 +197,13 @@ INVALID = {
     "FILINGS_SHUTDOWN_GRACE": "forever",
     "FILINGS_MAX_CACHED_WORKFLOWS": "-1",
     "FILINGS_CODEC_PORT": "0",
+    "FILINGS_API__ALLOWED_HOSTS": "https://filings.example.cn:443",  # a URL, not a host name
     "FILINGS_PAYLOAD_KEYS": "not json",
     "FILINGS_POLICY__SMS_RESENDS": "9",
     "FILINGS_POLICY__SMS_WINDOW": "soon",
     "FILINGS_POLICY__PLATFORM_SLA_BUSINESS_DAYS": "0",
     "FILINGS_POLICY__PROVINCIAL_SLA_OVERRIDES": '{"火星": 3}',
+    "FILINGS_POLICY__HISTORY_BYTES_BEFORE_CONTINUE": "200000",  # below the floor: runs would spend themselves continuing
     "FILINGS_ADAPTERS__SMS_GATEWAY": "twilio",
     "FILINGS_ADAPTERS__NOTIFIER": "no_such_module:build",
 }

@@ -29,8 +29,10 @@ from filing.messages import FilingOutcome, FilingStatus, Stage
 from filing.models import Application, CancellationRequest, Person
 from filing.policy import FilingPolicy
 from filing.registry import ImportEntry
+from filing.ports import MaterialOwner
 from registry.sql_registry import SqlRegistry
 from tests.conftest import TEST_CONVERTER, TEST_KEYS
+from tests.status import status_of
 from workflows.filing import FilingWorkflow
 
 
@@ -60,12 +62,7 @@ class Filing:
     async def status(self) -> FilingStatus:
         """The `status` query, asked again when one attempt hangs: a query that reaches a run
         just as it continues as new waits for the closed run, which can take long."""
-        while True:
-            try:
-                return await self.handle.query(FilingWorkflow.status, rpc_timeout=timedelta(seconds=2))
-            except RPCError as err:
-                if err.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-                    raise
+        return await status_of(self.handle, attempt=2.0)
 
     async def wait_for(self, check: Callable[[FilingStatus], bool], timeout: float = 15.0) -> FilingStatus:
         """Poll the `status` query until `check` holds (workflow time does not move meanwhile)."""
@@ -79,7 +76,8 @@ class Filing:
         try:
             return await asyncio.wait_for(poll(), timeout)
         except TimeoutError:
-            raise AssertionError(f"condition not met within {timeout}s; last status: {await self.status()}") from None
+            last = await status_of(self.handle, within=5.0, attempt=2.0)
+            raise AssertionError(f"condition not met within {timeout}s; last status: {last}") from None
 
     async def wait_stage(self, stage: Stage, timeout: float = 15.0) -> FilingStatus:
         return await self.wait_for(lambda s: s.stage is stage, timeout)
@@ -168,7 +166,7 @@ async def store_example_materials(data_dir: Path) -> None:
     """The example application names its scans by hash (R10): put them where the worker looks."""
     store = FileMaterialStore(data_dir, TEST_KEYS.payload)
     for content in example_materials().values():
-        await store.put(content)
+        await store.put(content, MaterialOwner.imported("tests"))
 
 
 def registry_of(data_dir: Path, keys: Keyring = TEST_KEYS.payload) -> SqlRegistry:
