@@ -309,7 +309,11 @@ class FilingWorkflow(FilingMessages):
                 return
             if s.stage is not Stage.SMS_VERIFICATION:
                 return
-            if any(v.send_pending for v in s.verifiers) and not s.sms_exhausted:
+            # A resend the gateway refused for good leaves its send pending: without the
+            # `sms_undeliverable` check (runs before `RUNS_BOUNDED`) it was sent again at once,
+            # for ever; now the filing is returned and operators alerted, as for a first code.
+            resend_refused = self._bounded and s.sms_undeliverable
+            if any(v.send_pending for v in s.verifiers) and not s.sms_exhausted and not resend_refused:
                 if not await self._send_pending_codes():
                     s.sms_undeliverable = True
                 continue

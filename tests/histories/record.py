@@ -33,7 +33,6 @@ from temporalio.worker import Replayer
 
 from activities.deadlines import DeadlineRequest
 from activities.sms import SmsActivities
-from adapters.sms_outbox import OutboxSmsGateway
 from engine.binaries import test_server
 from engine.search_attributes import register_search_attributes
 from engine.settings import Settings
@@ -43,7 +42,6 @@ from filing.examples import example_application
 from filing.messages import Stage
 from filing.models import CancellationRequest, FilingKind
 from filing.policy import FilingPolicy
-from filing.ports import PermanentFailure, SmsMessage
 from filing.registry import RegistryChange, RegistryOutcome
 from tests.histories import HISTORY_DIR, KEYS_PATH, appid_for_path, history_converter, history_keys
 from tests.workers import Workers, prepare_data_dir
@@ -52,7 +50,7 @@ from tests.workflow.test_bounded_history import runs_of
 from tests.workflow.test_deadlines_and_failures import FlakyDesk, activities_with, write_overrides
 from tests.workflow.test_lifecycle import NUMBER, new_filing, to_sms, wrong_entries
 from tests.workflow.test_registry_paths import SUBJECT, approve_new
-from tests.workflow.test_sweep_outside_failures import DownGateway, broken, replacing
+from tests.workflow.test_sweep_outside_failures import DownGateway, RefusesResends, broken, replacing
 
 REASONS = [{"field": "subject.address", "error": "地址不完整", "suggestion": "填写门牌号"}]
 Path_ = Callable[[WorkflowEnvironment, Any], Awaitable[Filing]]
@@ -352,16 +350,9 @@ async def _record_sms_undeliverable_first_send(env: WorkflowEnvironment, setting
         return filing
 
 
-class _RefusesResends(OutboxSmsGateway):
-    async def send(self, message: SmsMessage) -> SmsMessage:
-        if not message.idempotency_key.endswith(":0"):
-            raise PermanentFailure("12381 gateway: number barred from receiving verification SMS")
-        return await super().send(message)
-
-
 async def _record_sms_undeliverable_on_resend(env: WorkflowEnvironment, settings: Settings) -> Filing:
     """The first code goes out; the resend is refused for good: returned, escalated."""
-    gateway = SmsActivities(_RefusesResends(settings.data_dir), settings.sms_code_keys())
+    gateway = SmsActivities(RefusesResends(settings.data_dir), settings.sms_code_keys())
     async with Workers(env.client, settings, replacing(settings, gateway.send_sms_code)):
         filing = await _start(env, _engine(settings), "sms_undeliverable_on_resend")
         await to_sms(filing)

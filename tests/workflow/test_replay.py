@@ -35,6 +35,9 @@ REQUIRED = {
     "happy_path", "platform_reject_resubmit", "sms_timeout", "sms_attempts_exhausted",
     "platform_sla_breach", "withdraw", "expiry", "cancel_access", "cancel_mini_program",
     "cancel_subject_sms_ignored", "province_number_taken", "continued_on_long_history",
+    # what the filing service sends, and one path per failure branch
+    "service_decisions", "sms_undeliverable_first_send", "sms_undeliverable_on_resend", "check_unavailable",
+    "submission_rejected", "registry_unavailable", "deadline_unavailable",
 }
 #: Every path recorded on the shape before outside effects became regular activities.
 SHAPE_PATCH = "effects-as-activities"
@@ -137,6 +140,17 @@ async def test_the_shape_change_without_its_patch_would_break_running_filings():
     legacy = LEGACY_DIR / f"happy_path.before-{SHAPE_PATCH}.json"
     result = await replayer.replay_workflow(load(legacy), raise_on_replay_failure=False)
     assert result.replay_failure is not None
+
+
+RUNS_PATCH = "runs-bounded"
+
+
+def test_bounded_runs_are_versioned_and_the_earlier_runs_kept():
+    earlier = [p for p in LEGACY if p.name.endswith(f".before-{RUNS_PATCH}.json")]
+    assert {p.name.split(".")[0] for p in earlier} >= {"continued_on_long_history", "happy_path", "sms_timeout"}
+    assert all(RUNS_PATCH not in patches(p) for p in earlier)
+    assert all(RUNS_PATCH in patches(p) for p in HISTORIES if p.name.split(".")[0] not in {"handover_failed"}
+               and SHAPE_PATCH in patches(p))
 
 
 async def test_the_change_without_its_patch_would_break_running_filings():

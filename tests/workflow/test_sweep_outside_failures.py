@@ -64,6 +64,15 @@ class DownGateway(OutboxSmsGateway):
         raise PermanentFailure("12381 gateway: number barred from receiving verification SMS")
 
 
+class RefusesResends(OutboxSmsGateway):
+    """The first code goes out; a resend to the same number is refused for good."""
+
+    async def send(self, message: SmsMessage) -> SmsMessage:
+        if not message.idempotency_key.endswith(":0"):
+            raise PermanentFailure("12381 gateway: number barred from receiving verification SMS")
+        return await super().send(message)
+
+
 class DownNotifier(FileNotifier):
     async def notify(self, notice: Notice) -> None:
         raise PermanentFailure("notifier: account closed")
@@ -204,6 +213,27 @@ async def test_sms_gateway_down_for_good_returns_the_filing_as_undeliverable(env
         assert status.returned.by is ReturnedBy.MIIT_SMS
         assert [r.error for r in status.returned.reasons] == ["sms_undeliverable"]
         await filing.wait_for(lambda _: "sms_undeliverable" in escalations(filing))
+        await never_failed(filing)
+
+
+async def test_sms_gateway_refusing_a_resend_for_good_returns_the_filing_once(env, make_engine):
+    """The verifier asks for a resend and the gateway refuses it for good: the filing is
+    returned (sms_undeliverable) and operators alerted, once; the refused send is not tried
+    again and again (it was, at once and for ever, before `runs-bounded`)."""
+    engine, _ = make_engine()
+    sms = SmsActivities(RefusesResends(engine.data_dir), engine.settings.sms_code_keys())
+    engine, worker = make_engine(activities=replacing(engine.settings, sms.send_sms_code))
+    async with worker:
+        filing = await new_filing(env, engine)
+        await to_sms(filing)
+        (person,) = filing.people
+        assert (await filing.resend(person.mobile, wait_sent=False))["sent"] is True
+        status = await filing.wait_stage(Stage.RETURNED)
+        assert status.returned.by is ReturnedBy.MIIT_SMS
+        assert [r.error for r in status.returned.reasons] == ["sms_undeliverable"]
+        assert [e.event for e in status.timeline].count("sms_failed") == 1
+        await filing.wait_for(lambda _: "sms_undeliverable" in escalations(filing))
+        assert escalations(filing).count("sms_undeliverable") == 1
         await never_failed(filing)
 
 
