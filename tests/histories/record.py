@@ -314,7 +314,7 @@ async def _record_handover_failed(env: WorkflowEnvironment, settings: Settings) 
                               "handover_failed")
         await filing.wait_stage(Stage.RETURNED)
         await filing.handle.execute_update("withdraw", {"reason": "稍后再办"}, result_type=dict)
-        await filing.handle.result()
+        await filing.outcome(timeout=120)
         return filing
 
 
@@ -329,7 +329,7 @@ async def _record_provisional_deadline(env: WorkflowEnvironment, settings: Setti
         await filing.handle.signal("calendar_updated", {})
         await filing.wait_for(lambda s: any(e.event == "deadline_recomputed" for e in s.timeline))
         await filing.handle.execute_update("withdraw", {"reason": "不再需要"}, result_type=dict)
-        await filing.handle.result()
+        await filing.outcome(timeout=120)
         return filing
 
 
@@ -346,7 +346,7 @@ async def _record_sms_undeliverable_first_send(env: WorkflowEnvironment, setting
         await filing.platform("approve")
         await filing.wait_stage(Stage.RETURNED)
         await filing.handle.execute_update("withdraw", {"reason": "更换手机号后再办"}, result_type=dict)
-        await filing.handle.result()
+        await filing.outcome(timeout=120)
         return filing
 
 
@@ -360,7 +360,7 @@ async def _record_sms_undeliverable_on_resend(env: WorkflowEnvironment, settings
         await filing.resend(person.mobile, wait_sent=False)
         await filing.wait_stage(Stage.RETURNED)
         await filing.handle.execute_update("withdraw", {"reason": "更换手机号后再办"}, result_type=dict)
-        await filing.handle.result()
+        await filing.outcome(timeout=120)
         return filing
 
 
@@ -370,7 +370,7 @@ async def _record_check_unavailable(env: WorkflowEnvironment, settings: Settings
         filing = await _start(env, _engine(settings), "check_unavailable")
         await filing.wait_stage(Stage.RETURNED)
         await filing.handle.execute_update("withdraw", {"reason": "稍后再办"}, result_type=dict)
-        await filing.handle.result()
+        await filing.outcome(timeout=120)
         return filing
 
 
@@ -396,7 +396,7 @@ async def _record_registry_unavailable(env: WorkflowEnvironment, settings: Setti
         await filing.handle.execute_update("decide_province", decision, result_type=dict)
         down = False
         await filing.handle.execute_update("decide_province", decision, result_type=dict)
-        await filing.handle.result()
+        await filing.outcome(timeout=120)
         return filing
 
 
@@ -420,7 +420,7 @@ async def _record_deadline_unavailable(env: WorkflowEnvironment, settings: Setti
         await filing.skip(timedelta(hours=1))
         await filing.wait_stage(Stage.PLATFORM_REVIEW)
         await filing.handle.execute_update("withdraw", {"reason": "不再需要"}, result_type=dict)
-        await filing.handle.result()
+        await filing.outcome(timeout=120)
         return filing
 
 
@@ -450,7 +450,7 @@ async def record(name: str, workdir: Path) -> list[Path]:
         else:
             async with Workers(env.client, settings, engine_activities(settings)):
                 filing = await PATHS[name](env, SimpleNamespace(task_queue=settings.task_queue, data_dir=settings.data_dir))
-                await filing.handle.result()
+                await filing.outcome(timeout=120)
         histories: list[WorkflowHistory] = await runs_of(filing)
         replayer = Replayer(workflows=WORKFLOWS, data_converter=history_converter())
         for history in histories:
