@@ -65,8 +65,14 @@ def ensure_private_database(path: Path, *, create: bool = True) -> Path:
     database's mode); a program that sets up only a database it did not find (the Temporal
     dev server) is started with umask 077 instead."""
     if create:
+        # O_EXCL: an existing database is never opened here. Closing any descriptor of a file
+        # drops every POSIX lock this process holds on it, SQLite's included, so opening and
+        # closing a database this process already uses lets another process write under its
+        # feet ("database disk image is malformed", seen in the service tests).
         try:
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE))  # no O_TRUNC: an existing one is kept
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE))
+        except FileExistsError:
+            pass
         except FileNotFoundError:  # no directory: the database's own open names the problem
             return path
     for suffix in SQLITE_COMPANIONS:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.datadir import DataDirError, ensure_private_dir
+from engine.datadir import DataDirError, ensure_private_database, ensure_private_dir
 from engine.logs import configure_logging
 from tests.conftest import TEST_KEYS
 from tests.processes import free_ports
@@ -132,3 +133,22 @@ def test_a_registry_database_left_open_by_an_older_run_is_tightened(tmp_path):
         (data / name).chmod(0o644)
     create_registry_engine(f"sqlite:///{data / 'registry.db'}").dispose()
     assert mode(data / "registry.db") == mode(data / "registry.db-wal") == 0o600
+
+
+def test_checking_a_database_this_process_uses_keeps_its_locks(tmp_path):
+    """SQLite's locks are POSIX locks, which a process loses on *any* close of the file: the
+    check must never open an existing database, or another process writes under a running
+    transaction (the registry was corrupted that way while the service tests ran)."""
+    path = tmp_path / "registry.db"
+    ensure_private_database(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    ensure_private_database(path)  # e.g. a second engine made in the same process
+    other = subprocess.run(
+        [sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0.2);"
+         " c.execute('INSERT INTO t VALUES (2)'); c.commit()", str(path)],
+        capture_output=True, text=True, timeout=30)
+    assert other.returncode != 0 and "locked" in other.stderr, other.stderr
+    holder.execute("COMMIT")
