@@ -25,24 +25,20 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from temporalio import activity
 from temporalio.client import WorkflowHistory
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from activities.deadlines import DeadlineRequest
 from activities.sms import SmsActivities
 from engine.binaries import test_server
 from engine.search_attributes import register_search_attributes
 from engine.settings import Settings
 from engine.wiring import WORKFLOWS, engine_activities
-from filing.calendar import BusinessCalendar, Deadline
+from filing.calendar import BusinessCalendar
 from filing.examples import example_application
 from filing.messages import Stage
 from filing.models import CancellationRequest, FilingKind
 from filing.policy import FilingPolicy
-from filing.registry import RegistryChange, RegistryOutcome
 from tests.histories import HISTORY_DIR, KEYS_PATH, appid_for_path, history_converter, history_keys
 from tests.workers import Workers, prepare_data_dir
 from tests.workflow.harness import Filing, launch, launch_cancellation, registry_of
@@ -50,7 +46,14 @@ from tests.workflow.test_bounded_history import runs_of
 from tests.workflow.test_deadlines_and_failures import FlakyDesk, activities_with, write_overrides
 from tests.workflow.test_lifecycle import NUMBER, new_filing, to_sms, wrong_entries
 from tests.workflow.test_registry_paths import SUBJECT, approve_new
-from tests.workflow.test_sweep_outside_failures import DownGateway, RefusesResends, broken, replacing
+from tests.workflow.test_sweep_outside_failures import (
+    DownGateway,
+    RefusesResends,
+    broken,
+    calendar_outage,
+    registry_outage,
+    replacing,
+)
 
 REASONS = [{"field": "subject.address", "error": "地址不完整", "suggestion": "填写门牌号"}]
 Path_ = Callable[[WorkflowEnvironment, Any], Awaitable[Filing]]
@@ -377,16 +380,7 @@ async def _record_check_unavailable(env: WorkflowEnvironment, settings: Settings
 async def _record_registry_unavailable(env: WorkflowEnvironment, settings: Settings) -> Filing:
     """L8 cannot write: the decision is answered as not applied and escalated; the next
     morning the registry is back and the reviewer's decision is applied."""
-    down = True
-    working = next(fn for fn in engine_activities(settings) if fn.__name__ == "record_approval")
-
-    @activity.defn(name="record_approval")
-    async def record_approval(change: RegistryChange) -> RegistryOutcome:
-        if down:
-            raise ApplicationError("registry: database refused the connection", type="PermanentFailure",
-                                   non_retryable=True)
-        return await working(change)
-
+    registry, record_approval = registry_outage(settings)
     async with Workers(env.client, settings, replacing(settings, record_approval)):
         filing = await _start(env, _engine(settings), "registry_unavailable")
         await to_sms(filing)
@@ -394,7 +388,7 @@ async def _record_registry_unavailable(env: WorkflowEnvironment, settings: Setti
         await filing.wait_stage(Stage.PROVINCIAL_REVIEW)
         decision = {"decision": "approve", "reviewer": "冀-07", "filing_number": NUMBER}
         await filing.handle.execute_update("decide_province", decision, result_type=dict)
-        down = False
+        registry.down = False
         await filing.handle.execute_update("decide_province", decision, result_type=dict)
         await filing.outcome(timeout=120)
         return filing
@@ -403,20 +397,12 @@ async def _record_registry_unavailable(env: WorkflowEnvironment, settings: Setti
 async def _record_deadline_unavailable(env: WorkflowEnvironment, settings: Settings) -> Filing:
     """The calendar stays broken over a weekend: retried on durable timers with one
     escalation; once it works the filing moves on."""
-    down = True
-    working = next(fn for fn in engine_activities(settings) if fn.__name__ == "compute_deadline")
-
-    @activity.defn(name="compute_deadline")
-    async def compute_deadline(request: DeadlineRequest) -> Deadline:
-        if down:
-            raise ApplicationError("calendar: data file unreadable", type="PermanentFailure", non_retryable=True)
-        return await working(request)
-
+    calendar, compute_deadline = calendar_outage(settings)
     async with Workers(env.client, settings, replacing(settings, compute_deadline)):
         filing = await _start(env, _engine(settings), "deadline_unavailable")
         await filing.wait_for(lambda _: any(n["event"] == "deadline_unavailable" for n in filing.notifications()))
         await filing.skip(timedelta(minutes=30))
-        down = False
+        calendar.down = False
         await filing.skip(timedelta(hours=1))
         await filing.wait_stage(Stage.PLATFORM_REVIEW)
         await filing.handle.execute_update("withdraw", {"reason": "不再需要"}, result_type=dict)

@@ -59,6 +59,42 @@ def broken(name: str, why: str, *, while_: Callable[[], bool] = lambda: True) ->
     return activity.defn(name=name)(refuse)
 
 
+class Outage:
+    """A part of the engine that is down (refusing for good) until `down` is cleared, and then
+    works again as the engine's own activity: the calendar, the registry (L8)."""
+
+    def __init__(self, settings: Any, name: str, why: str) -> None:
+        self.down = True
+        self.why = why
+        self.working = next(fn for fn in engine_activities(settings) if fn.__name__ == name)
+
+    def refuse_while_down(self) -> None:
+        if self.down:
+            raise ApplicationError(self.why, type="PermanentFailure", non_retryable=True)
+
+
+def calendar_outage(settings: Any) -> tuple[Outage, Callable[..., Any]]:
+    outage = Outage(settings, "compute_deadline", "calendar: data file unreadable")
+
+    @activity.defn(name="compute_deadline")
+    async def compute_deadline(request: DeadlineRequest) -> Deadline:
+        outage.refuse_while_down()
+        return await outage.working(request)
+
+    return outage, compute_deadline
+
+
+def registry_outage(settings: Any) -> tuple[Outage, Callable[..., Any]]:
+    outage = Outage(settings, "record_approval", "registry: database refused the connection")
+
+    @activity.defn(name="record_approval")
+    async def record_approval(change: RegistryChange) -> RegistryOutcome:
+        outage.refuse_while_down()
+        return await outage.working(change)
+
+    return outage, record_approval
+
+
 class DownGateway(OutboxSmsGateway):
     async def send(self, message: SmsMessage) -> SmsMessage:
         raise PermanentFailure("12381 gateway: number barred from receiving verification SMS")
@@ -155,16 +191,8 @@ async def test_check_submission_down_rejects_a_cancellation(env, make_engine):
 async def test_compute_deadline_down_retries_on_durable_timers_and_alerts_once(env, make_engine):
     """Over a long weekend the calendar stays broken: the filing waits in SUBMITTED, retried
     on timers of 1, 2, 4... minutes, with one escalation; once it works, the filing moves on."""
-    down = True
     engine, _ = make_engine()
-    working = next(fn for fn in engine_activities(engine.settings) if fn.__name__ == "compute_deadline")
-
-    @activity.defn(name="compute_deadline")
-    async def compute_deadline(request: DeadlineRequest) -> Deadline:
-        if down:
-            raise ApplicationError("calendar: data file unreadable", type="PermanentFailure", non_retryable=True)
-        return await working(request)
-
+    calendar, compute_deadline = calendar_outage(engine.settings)
     engine, worker = make_engine(activities=replacing(engine.settings, compute_deadline))
     async with worker:
         filing = await new_filing(env, engine)
@@ -176,7 +204,7 @@ async def test_compute_deadline_down_retries_on_durable_timers_and_alerts_once(e
                   if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED]
         assert len(timers) >= 3, "retried on durable timers"
         assert escalations(filing).count("deadline_unavailable") == 1
-        down = False
+        calendar.down = False
         await filing.skip(timedelta(hours=1))
         await filing.wait_stage(Stage.PLATFORM_REVIEW)
         await never_failed(filing)
@@ -301,17 +329,8 @@ async def test_review_desk_refusing_the_hand_over_returns_the_filing(env, make_e
 
 
 async def test_registry_down_at_approval_keeps_the_filing_waiting_until_it_is_back(env, make_engine):
-    down = True
     engine, _ = make_engine()
-    working = next(fn for fn in engine_activities(engine.settings) if fn.__name__ == "record_approval")
-
-    @activity.defn(name="record_approval")
-    async def record_approval(change: RegistryChange) -> RegistryOutcome:
-        if down:
-            raise ApplicationError("registry: database refused the connection", type="PermanentFailure",
-                                   non_retryable=True)
-        return await working(change)
-
+    registry, record_approval = registry_outage(engine.settings)
     engine, worker = make_engine(activities=replacing(engine.settings, record_approval))
     async with worker:
         filing = await new_filing(env, engine)
@@ -325,7 +344,7 @@ async def test_registry_down_at_approval_keeps_the_filing_waiting_until_it_is_ba
         assert status.stage is Stage.PROVINCIAL_REVIEW and status.filing_number is None
         await filing.wait_for(lambda _: "registry_unavailable" in escalations(filing))
 
-        down = False  # the next morning the registry is back; the reviewer sends the decision again
+        registry.down = False  # the next morning the registry is back; the reviewer sends the decision again
         answer = await send_update(filing.handle, "decide_province", decision)
         assert answer["applied"] is True, answer
         outcome = await filing.result()
