@@ -48,14 +48,14 @@ RUN groupadd --system --gid 10001 filings \
     && useradd --system --uid 10001 --gid filings --home-dir /data --no-create-home --shell /usr/sbin/nologin filings \
     && mkdir /data && chown filings:filings /data && chmod 0700 /data
 COPY --from=build /opt/venv /opt/venv
-# Secrets from /run/secrets into the environment (NAME_FILE -> NAME), then exec the command.
-COPY deploy/entrypoint.sh /usr/local/bin/filings-entrypoint
+# No entrypoint script: the command is PID 1, and the settings read their secrets from the
+# files under /run/secrets themselves (FILINGS_SECRETS_DIR), so no secret is in the environment.
 USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
-# 9464 Prometheus /metrics, 9465 /healthz (worker); 8400 the filing service; 8081 the codec server
+# 9464 Prometheus /metrics, 9465 /livez and /readyz (worker); 8400 the filing service; 8081 the codec server
 EXPOSE 9464 9465 8400 8081
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["python", "-m", "engine.health"]
-ENTRYPOINT ["/bin/sh", "/usr/local/bin/filings-entrypoint"]
+# The worker's readiness, asked with bash's /dev/tcp: no Python started per probe (docs/compose.md).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${FILINGS_HEALTH_PORT:-9465} && printf 'GET /readyz HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' >&3 && read -r _ status _ <&3 && [ \"$status\" = 200 ]"]
 CMD ["python", "-m", "worker"]

@@ -9,10 +9,13 @@ DEBIAN_PACKAGES := postgresql chromium chromium-driver fonts-wqy-zenhei
 
 .PHONY: run test install system example bench lock clean
 
-$(STAMP): pyproject.toml
+# The image's exact dependencies (requirements.lock) plus the test tools (requirements-test.lock),
+# every file checked against its hash, wheels only; then the project itself, resolving nothing.
+# Versions change only through `make lock`.
+$(STAMP): pyproject.toml requirements.lock requirements-test.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes --only-binary=:all: -r requirements.lock -r requirements-test.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -39,8 +42,11 @@ run: $(STAMP)
 	$(BIN)/python -m engine.run_local
 
 ## test: run the whole suite (unit, workflow on the time-skipping server, integration on the dev server, browser)
+## on 2 pytest-xdist workers (one per core; 0: one process), a module per worker at a time, the slow
+## end-to-end tests first (tests/conftest.py). FILINGS_TEST_SCALE=full runs the loads at full size.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(SYSTEM_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 ## example: write a valid example application (its materials stored) to example.json
 example: $(STAMP)
@@ -50,7 +56,8 @@ example: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-## lock: refresh requirements.lock (the image's hash-pinned dependencies) after changing pyproject.toml
+## lock: refresh requirements.lock (the image's hash-pinned dependencies) and requirements-test.lock
+## (the test tools, on the image's pins) after changing pyproject.toml; `LOCK_ARGS=--upgrade` for newer
 lock:
 	deploy/refresh-lock.sh $(LOCK_ARGS)
 

@@ -1,7 +1,7 @@
 """The worker: runs `FilingWorkflow` and its activities on the configured task queue.
 
 Configuration comes from the environment (see README). It serves Prometheus metrics
-(FILINGS_METRICS_PORT) and `/healthz` (FILINGS_HEALTH_PORT). SIGINT/SIGTERM stop polling
+(FILINGS_METRICS_PORT) and `/livez`, `/readyz` (FILINGS_HEALTH_PORT; engine/health.py). SIGINT/SIGTERM stop polling
 at once and let running activities finish for up to FILINGS_SHUTDOWN_GRACE before
 they are cancelled; the process then exits 0.
 """
@@ -20,17 +20,18 @@ from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from engine.client import connect
 from engine.datadir import DataDirError, ensure_private_dir
-from engine.health import Check, HealthServer, health_url, temporal_check, worker_check
+from engine.health import (Check, HealthServer, LoopHeartbeat, database_check, health_url, pollers_alive,
+                           temporal_check, worker_check)
 from engine.keys import MissingKey
 from engine.log_context import FilingLogContext
 from engine.logs import configure_logging
 from engine.ports import Listen, PortsBusy, check_ports
 from engine.process import run_and_exit, run_without_teardown
 from engine.settings import Settings, load_settings
-from registry.database import RegistryUnavailable
+from registry.database import RegistryUnavailable, create_registry_engine
 from registry.migrate import SchemaNotCurrent, require_current
 from engine.telemetry import MetricsPortUnavailable, build_runtime
-from engine.watchdog import Watchdog, health_server_check
+from engine.watchdog import Watchdog, liveness_of
 from engine.wiring import WORKFLOWS, ActivitySets, activity_sets, sms_task_queue
 
 log = structlog.get_logger("worker")
@@ -46,7 +47,8 @@ SHUTDOWN_MARGIN = timedelta(seconds=5)
 def deployment(settings: Settings) -> WorkerDeploymentConfig | None:
     """Worker Versioning when a build id is configured: filings follow the deployment's
     current version (auto-upgrade), and `workflow.patched` keeps running filings
-    replaying (README, "Changing the workflow")."""
+    replaying (README, "Changing the workflow"). A build gets no task until it is made
+    current: `python -m engine.set_current_version`, compose's and Kubernetes' job."""
     if not settings.build_id:
         return None
     return WorkerDeploymentConfig(
@@ -96,14 +98,19 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    health = HealthServer(
-        settings.http_host,
-        settings.health_port,
-        {"temporal": temporal_check(client), "worker": worker_check(worker, settings.task_queue), **(checks or {})},
-    )
+    registry_engine = create_registry_engine(settings.registry_database_url)
+    heartbeat = LoopHeartbeat()
+    health = HealthServer(settings.http_host, settings.health_port, checks={
+        "temporal": temporal_check(client), "registry": database_check(registry_engine),
+        "worker": worker_check(worker, settings.task_queue),
+        "sms_worker": worker_check(workers[1], sms_task_queue(settings.task_queue)), **(checks or {})})
+    # Liveness: inside the process only (never Temporal or the database: a restart brings neither back).
+    health.liveness = {"loop": heartbeat.check,
+                       "pollers": pollers_alive(lambda: all(w.is_running for w in workers), lambda: health.stopping)}
+    heartbeat.start()
     await health.start()
     watchdog = (
-        Watchdog(health_server_check(health), stop, interval=settings.watchdog_interval, failures=settings.watchdog_failures)
+        Watchdog(liveness_of(health), stop, interval=settings.watchdog_interval, failures=settings.watchdog_failures)
         if settings.watchdog_failures and settings.health_port
         else None
     )
@@ -126,9 +133,11 @@ async def run_worker(
         if watching:
             watching.cancel()
         await health.stop()
+        await heartbeat.stop()
+        registry_engine.dispose()
     log.info("worker_stopped")
     if watchdog and watchdog.tripped:
-        raise WorkerUnhealthy(f"stopped after {settings.watchdog_failures} failed health checks: {watchdog.reason}")
+        raise WorkerUnhealthy(f"stopped after {settings.watchdog_failures} failed liveness checks: {watchdog.reason}")
 
 
 async def _run_all(workers: list[Worker]) -> None:

@@ -1,9 +1,11 @@
 """§5: deadlines are computed here, on the worker's calendar, and recorded in the history.
 
-Every computation first looks at the override files on disk (a digest check), so every
-worker answers with the data the operators loaded, not only the one that handled a
-`calendar_updated`. A file that does not validate is refused, never fatal: the deadline
-says so (`calendar_problem`) and the workflow escalates it.
+Every computation first asks the calendar's overrides whether they changed (the registry
+database's `calendar_overrides`, one small read), so every worker answers with the data
+the operators imported, not only the one that handled a `calendar_updated`, and none
+needs a restart. Overrides that do not validate are refused, never fatal: the deadline
+says so (`calendar_problem`) and the workflow escalates it. A database that cannot answer
+fails the activity, which Temporal retries.
 """
 
 from __future__ import annotations
@@ -30,5 +32,5 @@ class CalendarActivities:
 
     @activity.defn(name="compute_deadline")
     async def compute_deadline(self, request: DeadlineRequest) -> Deadline:
-        # Reading the override files is blocking I/O: off the event loop.
+        # Reading the overrides is blocking I/O: off the event loop.
         return await asyncio.to_thread(self._calendar.deadline, request.start, request.business_days)

@@ -24,23 +24,37 @@ import json
 import threading
 from datetime import UTC, datetime
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from engine.keys import Keyring
 from engine.sealing import Sealer
 from filing.materials import check_material_name, material_sha256, prepare_material
 from filing.ports import MaterialOwner, StoredMaterial
 
-if TYPE_CHECKING:
-    from engine.settings import S3Settings
-
 PREFIX = "materials/"
 OWNERS_PREFIX = "material-owners/"
 _MEDIA_TYPE, _BYTES = "media-type", "bytes"  # object metadata (S3 lower-cases the names)
 
 T = TypeVar("T")
+
+
+class S3Bucket(Protocol):
+    """Where the store keeps materials: what it reads of its settings (`engine.settings.S3Settings`,
+    FILINGS_S3__<FIELD>, has this shape; `engine.wiring` passes it), so the adapter never imports
+    the configuration."""
+
+    @property
+    def endpoint_url(self) -> str | None: ...
+    @property
+    def bucket(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def access_key_id(self) -> SecretStr | None: ...
+    @property
+    def secret_access_key(self) -> SecretStr | None: ...
 
 
 class MaterialStoreUnavailable(RuntimeError):
@@ -52,7 +66,7 @@ class S3MaterialStore:
 
     def __init__(
         self,
-        settings: S3Settings,
+        settings: S3Bucket,
         keyring: Keyring,
         *,
         connect_timeout: float = 3.0,

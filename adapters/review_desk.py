@@ -15,6 +15,11 @@ from adapters.jsonl import JsonLines
 from filing.ports import HandOver
 
 
+def ticket_for(prefix: str, idempotency_key: str) -> str:
+    """A hand-over's ticket: the desk's prefix (`PR`, or the province's) and a digest of its key."""
+    return f"{prefix}-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:10].upper()}"
+
+
 class FileReviewDesk:
     def __init__(self, data_dir: Path) -> None:
         self._file = JsonLines(data_dir / "handovers.jsonl")
@@ -26,6 +31,6 @@ class FileReviewDesk:
         return await self._record(handover.province, "province", handover)
 
     async def _record(self, prefix: str, desk: str, handover: HandOver) -> str:
-        ticket = f"{prefix}-{hashlib.sha256(handover.idempotency_key.encode()).hexdigest()[:10].upper()}"
+        ticket = ticket_for(prefix, handover.idempotency_key)
         stored = await self._file.append_once({"desk": desk, "ticket": ticket, **handover.model_dump(mode="json")})
         return str(stored["ticket"])

@@ -6,7 +6,7 @@ filings sms verify|resend ...                          verification site / appli
 filings materials add ...                              applicant / integrator
 filings application | platform ... | province ...      reviewers
 filings start|cancel|example|list|schema ...           integrator / operator
-filings calendar show|refresh, registry ..., login     operator
+filings calendar show|import|refresh, registry ..., login operator
 filings lookup ...                                     anyone
 """
 

@@ -114,7 +114,7 @@ class Door(ABC):
 
     @abstractmethod
     async def refresh_calendar(self, key: str) -> CalendarRefreshed:
-        """Load the calendar override files, then tell the filings with a provisional deadline."""
+        """Load the imported calendar overrides, then tell the filings with a provisional deadline."""
 
     async def close(self) -> None:
         return None

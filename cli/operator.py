@@ -25,7 +25,7 @@ from cli.options import (
 )
 from engine.batch import LaunchResult, example_document, read_application, web_ui_link
 from filing import messages as m
-from filing.calendar import BusinessCalendar, CalendarDataError
+from filing.calendar import BusinessCalendar, CalendarDataError, load_override
 from filing.examples import example_materials
 from filing.models import Application, FilingKind
 from service.principal import Role
@@ -33,7 +33,7 @@ from service.principal import Role
 R = Role
 
 app = typer.Typer()
-calendar = typer.Typer(no_args_is_help=True, help="The business calendar (SPEC §5): show a year, refresh deadlines.")
+calendar = typer.Typer(no_args_is_help=True, help="The business calendar (SPEC §5): show a year, import overrides, refresh deadlines.")
 
 PANEL = "Operator and integrator"
 
@@ -189,15 +189,21 @@ async def example(opts: Options, file: Annotated[Path, typer.Argument(metavar="F
 
 
 def _calendar(opts: Options) -> BusinessCalendar:
+    """The calendar as every worker reads it: official data plus the registry's overrides."""
+    from registry.calendar_overrides import CalendarOverrideStore
+
+    store = CalendarOverrideStore(opts.settings.registry_database_url)
     try:
-        return BusinessCalendar(opts.settings.calendar_path)
-    except CalendarDataError as err:
+        return BusinessCalendar(store)
+    except (CalendarDataError, RuntimeError) as err:  # RegistryUnavailable, SchemaNotCurrent
         raise CliError(f"calendar data: {err}") from None
+    finally:
+        store.close()
 
 
 @command(calendar, "show")
 async def calendar_show(opts: Options, year: Annotated[int, typer.Argument(min=1990, max=2200)]) -> None:
-    """A year's public holidays and make-up working days, and where they come from (local files)."""
+    """A year's public holidays and make-up working days, and where they come from (the registry database)."""
     cal = _calendar(opts)
     days = cal.year_days(year)
     if opts.as_json:
@@ -212,12 +218,46 @@ async def calendar_show(opts: Options, year: Annotated[int, typer.Argument(min=1
         )
     else:
         opts.out.print(render.calendar_view(year, days, cal.version))
-        opts.note(f"override files: {opts.settings.calendar_path}/<year>.json")
+        opts.note("overrides: imported into the registry database with `filings calendar import FILE`")
+
+
+@command(calendar, "import")
+async def calendar_import(
+    opts: Options,
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", exists=True, dir_okay=False, readable=True,
+                                                help="<year>.json files (README, The business calendar).")],
+) -> None:
+    """Validate yearly override files and write them to the registry database, all or none; every worker reads them."""
+    from registry.calendar_overrides import CalendarOverrideStore
+
+    overrides, problems = [], []
+    for file in files:
+        try:
+            overrides.append(load_override(file))
+        except CalendarDataError as err:
+            problems.append(str(err))
+    if problems:
+        raise CliError("calendar data: " + "; ".join(problems) + "; nothing was imported")
+    store = CalendarOverrideStore(opts.settings.registry_database_url)
+    try:
+        done = store.import_overrides(overrides)
+        version = BusinessCalendar(store).version
+    except (CalendarDataError, RuntimeError) as err:  # RegistryUnavailable, SchemaNotCurrent
+        raise CliError(f"calendar data: {err}; nothing was imported") from None
+    finally:
+        store.close()
+    if opts.as_json:
+        opts.emit_json({"imported": [dataclasses.asdict(d) for d in done], "calendar_version": version})
+        return
+    for d in done:
+        opts.say(f"{d.year}: {d.outcome} (version {d.version})")
+    opts.say(f"calendar {version}; every worker computes new deadlines on it now")
+    opts.note("run `filings calendar refresh` so running filings with a provisional deadline recompute it")
 
 
 @command(calendar, "refresh", roles=(R.OPERATOR,), mutating=True)
 async def calendar_refresh(opts: Options) -> None:
-    """Load the override files, then tell every running filing with a provisional deadline to recompute it."""
+    """Load the imported overrides, then tell every running filing with a provisional deadline to recompute it."""
     # Each refresh is a new call (repeating one is harmless): a fresh key unless one is given.
     refreshed = await opts.door().refresh_calendar(opts.key(fresh_key("calendar refresh")))
     if opts.as_json:

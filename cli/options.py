@@ -95,7 +95,7 @@ class Options:
             if self.direct:
                 from cli.via_temporal import TemporalDoor
 
-                self._door = TemporalDoor(self)
+                self._door = TemporalDoor(self.settings, self.client, wait=self.wait, note=self.note)
             else:
                 from cli.via_service import ServiceDoor
 

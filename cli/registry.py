@@ -45,25 +45,30 @@ def migrate() -> None:
     url = _settings().registry_database_url
     try:
         done = migrations.upgrade(url)
-    except (RegistryUnavailable, ValueError) as err:
+    except (RegistryUnavailable, migrations.SchemaAhead, ValueError) as err:
         _fail(str(err))
     where = f"registry database {describe(url)}"
     if done.changed:
         typer.echo(f"{where}: migrated {done.before or 'none'} → {done.after}")
     else:
-        typer.echo(f"{where}: already at {done.after} (head), nothing to do")
+        head = migrations.head()
+        typer.echo(f"{where}: already at {done.after} (head), nothing to do" if done.after == head else
+                   f"{where}: already at {done.after}, newer than this version's head {head}, which it still serves: "
+                   "nothing to do")
 
 
 @app.command()
 def status() -> None:
-    """The database's schema revision and the head; exit 1 when it is not the head."""
+    """The database's schema revision and window, and what this version needs; exit 1 when
+    this version cannot run on it (behind what it requires, or contracted past its head)."""
     from registry import migrate as migrations
     from registry.database import RegistryUnavailable, describe
 
     url = _settings().registry_database_url
     try:
-        revision, head = migrations.current_revision(url), migrations.head()
-        typer.echo(f"registry database {describe(url)}: revision {revision or 'none'}, head {head}")
+        (revision, serves), this = migrations.schema_state(url), migrations.this_release()
+        typer.echo(f"registry database {describe(url)}: revision {revision or 'none'}, head {this.head} "
+                   f"(this version requires {this.requires}; the database serves code from {serves or revision or 'none'})")
         migrations.require_current(url)
     except (RegistryUnavailable, migrations.SchemaNotCurrent, ValueError) as err:
         _fail(str(err))
@@ -84,7 +89,7 @@ def import_file(
     from registry.database import RegistryUnavailable
     from registry.importer import ImportRefused
     from registry.importer import import_file as load_file
-    from registry.sql_registry import registry_from_settings
+    from engine.wiring import registry_from_settings
 
     settings = _settings()
     try:

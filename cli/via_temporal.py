@@ -8,6 +8,7 @@ configured ones. The application in clear is the service's alone (every read aud
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -37,18 +38,26 @@ from filing.registry import PublicEntry
 from service.schemas import ApplicationRead, CalendarRefreshed, NextNumber
 
 if TYPE_CHECKING:
-    from cli.options import Options
+    from temporalio.client import Client
 
+    from engine.settings import Settings
 
 class TemporalDoor(Door):
+    """Direct mode's door: the filings through Temporal. Given what it needs (the settings,
+    how to get the client, the wait and where notes go) rather than the CLI's `Options`,
+    which builds it: imports run downward (tests/unit/test_imports.py)."""
+
     direct = True
 
-    def __init__(self, opts: Options) -> None:
-        self.opts = opts
-        self.settings = opts.settings
+    def __init__(self, settings: Settings, client: Callable[[], Awaitable[Client]], *, wait: float,
+                 note: Callable[[str], None]) -> None:
+        self.settings = settings
+        self._client = client
+        self._wait = wait
+        self._note = note
 
     async def status(self, appid: str) -> FilingStatus:
-        return await fetch_status(await self.opts.client(), filing_id_for(appid))
+        return await fetch_status(await self._client(), filing_id_for(appid))
 
     async def find(self, appid: str) -> FilingStatus | None:
         try:
@@ -59,8 +68,8 @@ class TemporalDoor(Door):
             raise
 
     async def _update(self, appid: str, name: str, payload: dict[str, Any], key: str) -> dict[str, Any]:
-        return await update(await self.opts.client(), filing_id_for(appid), name, payload, update_id=key,
-                            wait=self.opts.wait, note=self.opts.note)
+        return await update(await self._client(), filing_id_for(appid), name, payload, update_id=key,
+                            wait=self._wait, note=self._note)
 
     async def update(self, appid: str, name: str, payload: BaseModel, answer: type[A], key: str) -> A:
         return answer.model_validate(await self._update(appid, name, payload.model_dump(mode="json"), key))
@@ -77,7 +86,7 @@ class TemporalDoor(Door):
         query = build_query(self.settings.task_queue, stages=filters.stages, provinces=filters.provinces,
                             kinds=filters.kinds, overdue=filters.overdue, provisional=filters.provisional,
                             running=filters.running)
-        client = await self.opts.client()
+        client = await self._client()
         rows = await deadline_pages.walk(client, query, size=min(limit, 200), limit=limit)
         total = (await client.count_workflows(query)).count
         return Rows(rows, total, query)
@@ -85,7 +94,7 @@ class TemporalDoor(Door):
     async def start(self, checked: LaunchResult, key: str, submission_id: str | None) -> LaunchResult:
         """The starter's checks and start (`engine.batch.launch_file` after its read); R9 makes it
         idempotent per submission, so no key is needed here."""
-        return await launch_checked(await self.opts.client(), self.settings, checked, submission_id)
+        return await launch_checked(await self._client(), self.settings, checked, submission_id)
 
     async def upload(self, content: bytes, key: str) -> StoredMaterial:
         try:
@@ -126,7 +135,7 @@ class TemporalDoor(Door):
         return found
 
     async def next_number(self, appid: str) -> NextNumber:
-        handle = (await self.opts.client()).get_workflow_handle(filing_id_for(appid))
+        handle = (await self._client()).get_workflow_handle(filing_id_for(appid))
         try:
             view = await handle.query("application", result_type=ApplicationView, rpc_timeout=ANSWER_TIMEOUT)
         except RPCError as err:
@@ -150,13 +159,19 @@ class TemporalDoor(Door):
                        "audited (SPEC §9): run it without --direct")
 
     async def refresh_calendar(self, key: str) -> CalendarRefreshed:
-        """Load the override files (a broken one is an error: nothing is signalled), then
-        `calendar_updated` to exactly the running filings whose deadline is provisional."""
+        """Load the registry's overrides as the workers do (invalid ones are an error: nothing
+        is signalled), then `calendar_updated` to exactly the running filings whose deadline
+        is provisional."""
+        from registry.calendar_overrides import CalendarOverrideStore
+
+        store = CalendarOverrideStore(self.settings.registry_database_url)
         try:
-            calendar = BusinessCalendar(self.settings.calendar_path)
-        except CalendarDataError as err:
+            calendar = BusinessCalendar(store)
+        except (CalendarDataError, RuntimeError) as err:  # RegistryUnavailable, SchemaNotCurrent
             raise CliError(f"calendar data: {err}; no filing was signalled") from None
-        client = await self.opts.client()
+        finally:
+            store.close()
+        client = await self._client()
         query = build_query(self.settings.task_queue, provisional=True)
         signalled, finished = [], []
         for row in await fetch_rows(client, query):

@@ -55,7 +55,9 @@ create minio_root_user line "root-$(hex 6)"
 create minio_root_password line "$(hex 24)"
 create s3_access_key_id line "filings-$(hex 8)"
 create s3_secret_access_key line "$(hex 24)"
-# Keycloak: its admin console, the filing service's confidential OIDC client, and the Web UI's.
+# Keycloak: its admin console, its database role, the filing service's confidential OIDC
+# client (Keycloak and the service), and the Web UI's (Keycloak and the Web UI).
 create keycloak_admin_password line "$(hex 16)"
+create keycloak_db_password line "$(hex 24)"
 create oidc_client_secret line "$(hex 24)"
 create temporal_ui_client_secret line "$(hex 24)"

@@ -111,6 +111,16 @@ def build_app(keyring: Keyring, token: str, cors_origins: str) -> web.Applicatio
     cors = aiohttp_cors.setup(app, defaults=dict.fromkeys(origins, browser))
     for route in list(app.router.routes()):
         cors.add(route)
+
+    # An orchestrator's probes (deploy/k8s): alive while it answers; ready once it holds its
+    # keyring and token, which it does from the start (it refuses to start without them).
+    async def alive(_: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def ready(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ready", "keys": len(keyring.all_keys())})
+
+    app.add_routes([web.get("/livez", alive), web.get("/readyz", ready)])
     return app
 
 

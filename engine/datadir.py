@@ -8,6 +8,13 @@ older version) is tightened to 0700 with a log line saying so. The files inside 
 made 0600 by the adapters that write them; the SQLite databases (the embedded registry's
 `registry.db`, the dev server's `temporal.db`) by `ensure_private_database` before their
 first connection, which SQLite's -wal and -shm files then copy.
+
+A group-shared mount is accepted: a directory with the set-group-id bit, as Kubernetes
+makes a volume for a pod's `fsGroup` (mode 2775, often owned by root), is one the pod's
+group is meant to share, so it is kept group-accessible and only closed to others (2770);
+when the engine is not its owner and cannot change it, it is used as it is, provided
+others cannot write in it. What the engine writes inside stays owner-only (0600 files,
+0700 directories), so the group sees names, never content.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import structlog
 log = structlog.get_logger("datadir")
 
 PRIVATE = 0o700
+#: A group-shared mount (set-group-id, e.g. a Kubernetes volume with `fsGroup`): owner and group.
+GROUP_SHARED = stat.S_ISGID | 0o770
 PRIVATE_FILE = 0o600
 #: A SQLite database's companions: SQLite creates them with the database file's own mode.
 SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
@@ -43,6 +52,8 @@ def ensure_private_dir(path: Path, variable: str = "FILINGS_DATA_DIR") -> Path:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode == PRIVATE:
         return path
+    if mode & stat.S_ISGID and mode & 0o070 and not mode & stat.S_ISVTX:  # shared with its group on purpose
+        return _group_shared(path, mode, variable)
     if mode & stat.S_ISVTX or path.resolve() == Path(path.resolve().anchor):
         # /tmp or / by mistake: tightening it would lock every other user out.
         raise DataDirError(f"{variable}: {path} is shared (mode {mode:04o}, sticky bit or the root): "
@@ -55,6 +66,29 @@ def ensure_private_dir(path: Path, variable: str = "FILINGS_DATA_DIR") -> Path:
     if mode & 0o077:
         log.warning("data_dir_tightened", path=str(path), was=f"{mode:04o}", now=f"{PRIVATE:04o}",
                     why="it holds personal data: owner-only")
+    return path
+
+
+def _group_shared(path: Path, mode: int, variable: str) -> Path:
+    """A group-shared mount: closed to others (2770) when the engine owns it; else used as it
+    is unless others may write in it."""
+    if mode == GROUP_SHARED:
+        return path
+    try:
+        path.chmod(GROUP_SHARED)
+    except PermissionError:  # a volume owned by root, shared through the pod's group
+        if mode & 0o002:
+            raise DataDirError(f"{variable}: {path} is mode {mode:04o}, writable by anyone, and not the engine's "
+                               f"to change: mount it for the pod's group only (fsGroup, mode 2770 or 2775)") from None
+        log.info("data_dir_group_mount", path=str(path), mode=f"{mode:04o}",
+                 why="a group-shared mount the engine does not own: files inside stay owner-only")
+        return path
+    except OSError as err:
+        raise DataDirError(f"{variable}: {path} is mode {mode:04o} and cannot be closed to others "
+                           f"({err.strerror}): chmod 2770 it as its owner") from err
+    if mode & 0o007:
+        log.warning("data_dir_tightened", path=str(path), was=f"{mode:04o}", now=f"{GROUP_SHARED:04o}",
+                    why="it holds personal data: owner and the mount's group only")
     return path
 
 

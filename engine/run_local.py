@@ -170,8 +170,8 @@ def start_service(settings: Settings) -> subprocess.Popen[bytes]:
 
 async def wait_for_service(settings: Settings, service: subprocess.Popen[bytes], server: subprocess.Popen[bytes],
                            timeout: float = SERVICE_START_TIMEOUT) -> None:
-    """Until the service's /healthz answers 200 (Temporal and the registry reachable)."""
-    url = f"{service_url(settings)}/healthz"
+    """Until the service's /readyz answers 200 (Temporal and the registry reachable)."""
+    url = f"{service_url(settings)}/readyz"
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -231,7 +231,8 @@ def banner(settings: Settings) -> str:
         f"Codec server:     {codec} (the Web UI decrypts through it; the temporal CLI:"
         f" --codec-endpoint {codec} --codec-auth \"Bearer $(cat {settings.data_dir / CODEC_TOKEN_FILE})\")",
         f"Metrics:          http://{settings.http_host}:{settings.metrics_port}/metrics" if settings.metrics_port else "",
-        f"Health:           {health_url(settings.http_host, settings.health_port)}" if settings.health_port else "",
+        f"Health:           {health_url(settings.http_host, settings.health_port)} (liveness /livez)"
+        if settings.health_port else "",
         f"Data:             {settings.data_dir} (filings continue across restarts)",
         "Launch a filing:  .venv/bin/python starter.py --example example.json && .venv/bin/python starter.py example.json",
     ]
@@ -281,7 +282,7 @@ async def main_async(settings: Settings) -> int:
         assert service is not None
         if service.poll() is not None:
             return False, f"exited with status {service.returncode}"
-        healthy, body = await asyncio.to_thread(probe, f"{service_url(settings)}/healthz", 2.0)
+        healthy, body = await asyncio.to_thread(probe, f"{service_url(settings)}/readyz", 2.0)
         return healthy, f"{service_url(settings)} answering" if healthy else f"not healthy: {body[:200]}"
 
     try:

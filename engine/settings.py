@@ -5,11 +5,13 @@ An invalid value stops the process at start with pydantic's message naming the v
 
 from __future__ import annotations
 
+import importlib
+import os
 import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import (
     AliasChoices,
@@ -23,7 +25,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from engine.keys import Keyring, KeysFile, MissingKey, load_keys_file
 from filing.policy import MIN_HISTORY_BYTES_BEFORE_CONTINUE, FilingPolicy
@@ -31,10 +40,25 @@ from filing.provinces import find_province
 from filing.sms_codes import SmsCodeKeys
 
 
+#: The names each port's shipped implementations go by. `engine.wiring.ADAPTERS` maps them to
+#: factories (tests/unit/test_imports.py keeps the two equal); they are listed here because
+#: configuration imports nothing of the project above it, so an unknown name still stops the
+#: process when the settings load, before anything is built.
+ADAPTER_NAMES: dict[str, tuple[str, ...]] = {
+    "sms_gateway": ("local", "http"),
+    "notifier": ("local", "http"),
+    "review_desk": ("local", "http"),
+    "face_verifier": ("local",),
+    "calendar": ("local",),
+    "registry": ("local",),
+    "material_store": ("local", "s3"),
+}
+
+
 class AdapterChoice(BaseModel):
-    """Which implementation serves each port (SPEC §8): a name registered in
-    `engine.wiring.ADAPTERS` (only `local` ships) or `package.module:factory`, so a
-    production adapter is a configuration change. An unknown choice stops the process."""
+    """Which implementation serves each port (SPEC §8): a name in `ADAPTER_NAMES` or a
+    factory `package.module:attribute` (loaded here, so a wrong one stops the process too),
+    so a production adapter is a configuration change. `engine.wiring` builds the choice."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -49,11 +73,89 @@ class AdapterChoice(BaseModel):
     @field_validator("*")
     @classmethod
     def _known(cls, choice: str, info: ValidationInfo) -> str:
-        # Imported here: the registry imports the adapters, which need not load for a default config.
-        from engine.wiring import check_adapter
-
-        check_adapter(str(info.field_name), choice)
+        port = str(info.field_name)
+        variable, known = f"FILINGS_ADAPTERS__{port.upper()}", ADAPTER_NAMES[port]
+        if choice in known:
+            return choice
+        module_name, sep, attribute = choice.partition(":")
+        if not sep:
+            raise ValueError(f"{variable}: unknown adapter {choice!r}; known: {', '.join(sorted(known))}, "
+                             "or a factory as package.module:attribute")
+        try:  # a plugin the operator names, loaded by name: no import of the project's own modules
+            factory = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as err:
+            raise ValueError(f"{variable}: cannot load adapter factory {choice!r}: {err}") from None
+        if not callable(factory):
+            raise ValueError(f"{variable}: {choice!r} is not callable")
         return choice
+
+
+#: The ports that can be served by a webhook (`http`), as FILINGS_WEBHOOK__<PORT>_URL names them.
+WEBHOOK_PORTS = ("sms_gateway", "notifier", "review_desk")
+
+
+class WebhookSettings(BaseModel):
+    """The outside systems over HTTP (docs/outside-systems.md), FILINGS_WEBHOOK__<FIELD>: where
+    each port chosen as `http` posts, the HMAC secret that signs every request (one shared, or
+    one per system), and how long one attempt may take (the activity retries after that)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sms_gateway_url: str | None = None  # FILINGS_WEBHOOK__SMS_GATEWAY_URL
+    notifier_url: str | None = None  # FILINGS_WEBHOOK__NOTIFIER_URL
+    review_desk_url: str | None = None  # FILINGS_WEBHOOK__REVIEW_DESK_URL
+    #: Signs every webhook request (X-Filings-Signature), unless the system has its own below.
+    secret: SecretStr | None = None  # FILINGS_WEBHOOK__SECRET
+    sms_gateway_secret: SecretStr | None = None  # FILINGS_WEBHOOK__SMS_GATEWAY_SECRET
+    notifier_secret: SecretStr | None = None  # FILINGS_WEBHOOK__NOTIFIER_SECRET
+    review_desk_secret: SecretStr | None = None  # FILINGS_WEBHOOK__REVIEW_DESK_SECRET
+    #: One attempt at most this long (below the activity's 10 s per attempt), connecting at most
+    #: `connect_timeout` of it; then the activity's retry policy tries again.
+    timeout: timedelta = Field(default=timedelta(seconds=5), gt=timedelta(0), le=timedelta(seconds=9))  # FILINGS_WEBHOOK__TIMEOUT
+    connect_timeout: timedelta = Field(default=timedelta(seconds=2), gt=timedelta(0), le=timedelta(seconds=9))  # FILINGS_WEBHOOK__CONNECT_TIMEOUT
+
+    @field_validator("timeout", "connect_timeout", mode="before")
+    @classmethod
+    def _plain_seconds(cls, value: Any) -> Any:
+        return float(value) if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value.strip()) else value
+
+    @field_validator("sms_gateway_url", "notifier_url", "review_desk_url")
+    @classmethod
+    def _a_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+            raise ValueError(f"FILINGS_WEBHOOK__{str(info.field_name).upper()} must be an http(s) URL such as "
+                             f"https://sms-gateway.example.cn/v1/send, not {value!r}")
+        return value.strip()
+
+    @field_validator("secret", "sms_gateway_secret", "notifier_secret", "review_desk_secret")
+    @classmethod
+    def _strong(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(f"FILINGS_WEBHOOK__{str(info.field_name).upper()} must be at least 32 characters "
+                             "(e.g. `openssl rand -hex 32`)")
+        return value
+
+    def url_for(self, port: str) -> str | None:
+        return getattr(self, f"{port}_url")  # type: ignore[no-any-return]
+
+    def secret_for(self, port: str) -> SecretStr | None:
+        """The system's own secret, or the shared one."""
+        own: SecretStr | None = getattr(self, f"{port}_secret")
+        return own or self.secret
+
+    def problems(self, chosen: list[str]) -> list[str]:
+        """What the ports chosen as `http` still need (a URL and a secret each)."""
+        found = []
+        for port in chosen:
+            if not self.url_for(port):
+                found.append(f"FILINGS_WEBHOOK__{port.upper()}_URL is required when FILINGS_ADAPTERS__{port.upper()}=http")
+            if self.secret_for(port) is None:
+                found.append(f"FILINGS_WEBHOOK__SECRET (or FILINGS_WEBHOOK__{port.upper()}_SECRET) is required when "
+                             f"FILINGS_ADAPTERS__{port.upper()}=http: it signs every request")
+        return found
 
 
 class S3Settings(BaseModel):
@@ -192,14 +294,23 @@ class ConsoleSettings(BaseModel):
     """The console (SPEC §13), FILINGS_CONSOLE__<FIELD>. Only the OIDC login needs any: the
     client the console is at the identity provider, and where the provider sends the browser
     back. The provider is FILINGS_API__ISSUER (endpoints discovered from its
-    `/.well-known/openid-configuration`); tokens are checked by the API's verifier."""
+    `/.well-known/openid-configuration`, or from FILINGS_CONSOLE__OIDC_DISCOVERY_URL when the
+    service reaches the provider by another address than browsers do); tokens are checked
+    by the API's verifier."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: OIDC: the console's client id at the provider; default FILINGS_API__AUDIENCE.
+    #: OIDC: the console's client id at the provider (Keycloak's `icp-filings-service`), required
+    #: with FILINGS_API__AUTH=oidc: a client id is not an audience, so it never defaults to one.
     oidc_client_id: str | None = None  # FILINGS_CONSOLE__OIDC_CLIENT_ID
-    #: OIDC: the client secret, for a confidential client (PKCE is used either way).
+    #: OIDC: the client secret, for a confidential client (PKCE is used either way). In compose
+    #: and Kubernetes a secret file `filings_console__oidc_client_secret` in FILINGS_SECRETS_DIR.
     oidc_client_secret: SecretStr | None = None  # FILINGS_CONSOLE__OIDC_CLIENT_SECRET
+    #: OIDC: where the service reads the discovery document (inside the network, e.g.
+    #: http://keycloak:8080/realms/icp-filings/.well-known/openid-configuration); default
+    #: `<FILINGS_API__ISSUER>/.well-known/openid-configuration`. The document must still name
+    #: FILINGS_API__ISSUER, the issuer browsers see and tokens carry.
+    oidc_discovery_url: str | None = None  # FILINGS_CONSOLE__OIDC_DISCOVERY_URL
     oidc_scopes: str = "openid profile"  # FILINGS_CONSOLE__OIDC_SCOPES (space-separated)
     #: OIDC: the discovery document is reused this long.
     oidc_discovery_cache: timedelta = Field(default=timedelta(minutes=10), gt=timedelta(0))  # FILINGS_CONSOLE__OIDC_DISCOVERY_CACHE
@@ -230,17 +341,55 @@ class ConsoleSettings(BaseModel):
     def _plain_seconds(cls, value: object) -> object:
         return float(value) if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit() else value
 
+    @field_validator("oidc_discovery_url")
+    @classmethod
+    def _discovery_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"FILINGS_CONSOLE__OIDC_DISCOVERY_URL must be an http(s) URL such as "
+                             f"http://keycloak:8080/realms/icp-filings/.well-known/openid-configuration, not {value!r}")
+        return value.strip()
+
+    def discovery_url(self, issuer: str) -> str:
+        return self.oidc_discovery_url or f"{issuer.rstrip('/')}/.well-known/openid-configuration"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FILINGS_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
     )
 
+    #: Secrets as files (compose `secrets:`, a Kubernetes secret volume), one per setting, named
+    #: as its variable (`filings_payload_keys`, `filings_s3__secret_access_key`, `temporal_api_key`;
+    #: any case). Read by the settings themselves, so a secret never enters the environment
+    #: (`docker exec env`, /proc/<pid>/environ); a variable, when also set, wins. Missing: none.
+    secrets_dir: Path = Path("/run/secrets")  # FILINGS_SECRETS_DIR
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment, then the secret files (pydantic-settings' own
+        reader: nested `__` names, aliases and JSON values exactly as in the environment)."""
+        given = init_settings.init_kwargs.get("secrets_dir") if isinstance(init_settings, InitSettingsSource) else None
+        where = given if given is not None else os.environ.get("FILINGS_SECRETS_DIR", "/run/secrets")
+        secrets = NestedSecretsSettingsSource(file_secret_settings, secrets_dir=Path(where), secrets_dir_missing="ok")
+        return init_settings, env_settings, secrets
+
     temporal_address: str = Field(default="127.0.0.1:7233", validation_alias=AliasChoices("TEMPORAL_ADDRESS"))
     temporal_namespace: str = Field(default="default", validation_alias=AliasChoices("TEMPORAL_NAMESPACE"))
     task_queue: str = "icp-filings"  # FILINGS_TASK_QUEUE
     data_dir: Path = Path(".data")  # FILINGS_DATA_DIR
-    #: Yearly calendar override files (`<year>.json`); default `<data dir>/calendar`.
+    #: Where earlier versions kept calendar override files (`<year>.json`); default
+    #: `<data dir>/calendar`. No longer read (overrides live in the registry database): a worker
+    #: names files left there, to import once with `filings calendar import`.
     calendar_dir: Path | None = None  # FILINGS_CALENDAR_DIR
     web_ui: str = "http://127.0.0.1:8233"  # FILINGS_WEB_UI
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # FILINGS_LOG_LEVEL
@@ -349,7 +498,12 @@ class Settings(BaseSettings):
     #: SQLAlchemy URL of the registry: default `sqlite:///<data dir>/registry.db`;
     #: `postgresql+psycopg://user:pass@host/db` in production.
     registry_url: str | None = None  # FILINGS_REGISTRY_URL
+    #: The registry database's password, kept out of the URL (a secret file in production):
+    #: added to FILINGS_REGISTRY_URL's user when that names none.
+    registry_password: SecretStr | None = None  # FILINGS_REGISTRY_PASSWORD
     s3: S3Settings = Field(default_factory=S3Settings)  # FILINGS_S3__<FIELD>
+    #: The SMS gateway, notifier and review desk over HTTP (FILINGS_ADAPTERS__<PORT>=http).
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)  # FILINGS_WEBHOOK__<FIELD>
     api: ApiSettings = Field(default_factory=ApiSettings)  # FILINGS_API__<FIELD>
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)  # FILINGS_CONSOLE__<FIELD>
     #: Where tools reach the filing service (`filings` talks to it by default).
@@ -377,7 +531,15 @@ class Settings(BaseSettings):
 
     @property
     def registry_database_url(self) -> str:
-        return self.registry_url or f"sqlite:///{self.data_dir / 'registry.db'}"
+        """The registry's URL, with FILINGS_REGISTRY_PASSWORD in it (messages name it through
+        `registry.database.describe`, which hides the password)."""
+        url = self.registry_url or f"sqlite:///{self.data_dir / 'registry.db'}"
+        parts = urlsplit(url)
+        if self.registry_password is None or "@" not in parts.netloc or ":" in parts.netloc.rpartition("@")[0]:
+            return url
+        user, _, host = parts.netloc.rpartition("@")
+        password = quote(self.registry_password.get_secret_value(), safe="")
+        return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
 
     @property
     def tls_enabled(self) -> bool:
@@ -442,6 +604,9 @@ class Settings(BaseSettings):
             raise ValueError("TEMPORAL_TLS is false but TEMPORAL_TLS_CLIENT_CERT_PATH is set: mTLS needs TLS")
         if self.metrics_port and self.metrics_port == self.health_port:
             raise ValueError(f"FILINGS_METRICS_PORT and FILINGS_HEALTH_PORT are both {self.metrics_port}: give them different ports")
+        webhook_problems = self.webhook.problems([p for p in WEBHOOK_PORTS if getattr(self.adapters, p) == "http"])
+        if webhook_problems:
+            raise ValueError("; ".join(webhook_problems))
         return self
 
 

@@ -1,14 +1,18 @@
-"""A process that stays unhealthy stops itself, so that its supervisor starts a fresh one.
+"""A process that stays not alive stops itself, so that its supervisor starts a fresh one.
 
-Docker (and compose) restart a container when its process exits (`restart:
-unless-stopped`), never because its healthcheck fails: a worker whose pollers died, or
-that lost the server for good, would otherwise sit "unhealthy" forever while its filings
-wait. The watchdog asks a health check every `interval`; after `failures` consecutive
-failures it logs why and sets the process's stop event, the same one SIGTERM sets, so the
-worker shuts down gracefully (running activities finish) and exits. One success resets the
-count: a short outage (a server restart, a network blip) stops nothing.
+Only for where no orchestrator probes: Docker (and compose) restart a container when its
+process exits (`restart: unless-stopped`), never because its healthcheck fails, so under
+compose a worker whose poll loops died would otherwise sit there forever while its filings
+wait. Under Kubernetes the kubelet's liveness probe on `/livez` does this job: set
+`FILINGS_WATCHDOG_FAILURES=0` there (deploy/k8s/), one mechanism is enough.
 
-    watchdog = Watchdog(health_server_check(health), stop)
+The watchdog asks the health endpoint's *liveness* verdict (`HealthServer.live`: the loop's
+heartbeat and the poll loops; never Temporal or the database, since restarting brings
+neither back) every `interval`; after `failures` consecutive failures it logs why and sets
+the process's stop event, the same one SIGTERM sets, so the worker shuts down gracefully
+(running activities finish) and exits. One success resets the count.
+
+    watchdog = Watchdog(liveness_of(health), stop)
     task = asyncio.create_task(watchdog.run())
     ...
     if watchdog.tripped: exit status 1
@@ -32,11 +36,11 @@ if TYPE_CHECKING:
 log = structlog.get_logger("watchdog")
 
 
-def health_server_check(health: HealthServer) -> Check:
-    """The health endpoint's own verdict (every check it serves), with the failing checks named."""
+def liveness_of(health: HealthServer) -> Check:
+    """The health endpoint's liveness verdict (what `/livez` answers), with the failing checks named."""
 
     async def check() -> tuple[bool, str]:
-        healthy, body = await health.report()
+        healthy, body = await health.live()
         checks = body.get("checks", {})
         failing = [f"{name}: {result.get('detail', '')}" for name, result in checks.items()  # type: ignore[union-attr]
                    if isinstance(result, dict) and not result.get("ok")]
@@ -50,8 +54,8 @@ class Watchdog:
     """Sets `stop` after `failures` consecutive failed checks, one every `interval`.
 
     A check that raises, or takes longer than `timeout` (default: the interval), has failed.
-    The defaults stop a worker that has been unhealthy for a minute, well past a Temporal
-    server restart and the Docker healthcheck's own verdict (3 × 15 s)."""
+    The defaults stop a worker that has not been alive for a minute (4 × 15 s), like a
+    liveness probe with `failureThreshold: 4`."""
 
     check: Check
     stop: asyncio.Event

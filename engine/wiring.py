@@ -4,6 +4,11 @@
 (`FILINGS_ADAPTERS__<PORT>`) choose one by name, or name a factory `package.module:attr`
 directly, so a production adapter plugs in by configuration without touching workflows.
 A factory takes the `Settings` and answers the port's implementation.
+
+This is the composition root: the one module that reads the `Settings` to build the
+registry and the adapters, which take their settings as plain arguments and import
+nothing of the configuration (imports run downward: tests/unit/test_imports.py). The
+names in `ADAPTERS` are the ones `engine.settings.ADAPTER_NAMES` accepts.
 """
 
 from __future__ import annotations
@@ -19,36 +24,81 @@ from activities.registry import RegistryActivities
 from activities.review import ReviewActivities
 from activities.sms import SmsActivities
 from activities.submission import SubmissionActivities
+from adapters.desk_http import HttpReviewDesk
 from adapters.face import RecordFaceVerifier
 from adapters.materials_local import FileMaterialStore
 from adapters.materials_s3 import S3MaterialStore
 from adapters.notifier import FileNotifier
+from adapters.notify_http import HttpNotifier
 from adapters.review_desk import FileReviewDesk
+from adapters.sms_http import HttpSmsGateway
 from adapters.sms_outbox import OutboxSmsGateway
+from adapters.webhook import WebhookClient
+from engine.settings import Settings
 from filing.calendar import BusinessCalendar
 from filing.ports import FaceVerifier, MaterialStore, Notifier, Registry, ReviewDesk, SmsGateway
 from workflows.filing import FilingWorkflow
 
-if TYPE_CHECKING:  # the settings import this module to check a choice
-    from engine.settings import Settings
+if TYPE_CHECKING:
+    from registry.sql_registry import SqlRegistry
 
 WORKFLOWS = [FilingWorkflow]
 
-Factory = Callable[["Settings"], Any]
+Factory = Callable[[Settings], Any]
 
 ADAPTERS: dict[str, dict[str, Factory]] = {
-    "sms_gateway": {"local": lambda s: OutboxSmsGateway(s.data_dir)},
-    "notifier": {"local": lambda s: FileNotifier(s.data_dir)},
-    "review_desk": {"local": lambda s: FileReviewDesk(s.data_dir)},
+    "sms_gateway": {"local": lambda s: OutboxSmsGateway(s.data_dir),
+                    "http": lambda s: HttpSmsGateway(webhook_client(s, "sms_gateway"))},
+    "notifier": {"local": lambda s: FileNotifier(s.data_dir),
+                 "http": lambda s: HttpNotifier(webhook_client(s, "notifier"))},
+    "review_desk": {"local": lambda s: FileReviewDesk(s.data_dir),
+                    "http": lambda s: HttpReviewDesk(webhook_client(s, "review_desk"))},
     "face_verifier": {"local": lambda s: RecordFaceVerifier()},
-    "calendar": {"local": lambda s: BusinessCalendar(s.calendar_path, strict=False)},
-    # imported when chosen: loading the settings need not load SQLAlchemy and Alembic
-    "registry": {"local": lambda s: importlib.import_module("registry.sql_registry").registry_from_settings(s)},
+    "calendar": {"local": lambda s: calendar_from_settings(s)},
+    "registry": {"local": lambda s: registry_from_settings(s)},
     "material_store": {
         "local": lambda s: FileMaterialStore(s.data_dir, s.payload_keyring()),
         "s3": lambda s: S3MaterialStore(s.s3, s.payload_keyring()),
     },
 }
+
+
+def webhook_client(settings: Settings, port: str) -> WebhookClient:
+    """The signed webhook client of a port chosen as `http` (the settings checked that its URL
+    and secret are there: docs/outside-systems.md)."""
+    hooks = settings.webhook
+    url, secret = hooks.url_for(port), hooks.secret_for(port)
+    if url is None or secret is None:  # Settings refuse this at load; a hand-made copy may not
+        raise ValueError(f"FILINGS_ADAPTERS__{port.upper()}=http needs FILINGS_WEBHOOK__{port.upper()}_URL "
+                         "and FILINGS_WEBHOOK__SECRET")
+    return WebhookClient(name=port, url=url, secret=secret, timeout=hooks.timeout, connect_timeout=hooks.connect_timeout)
+
+
+def registry_from_settings(settings: Settings) -> SqlRegistry:
+    """The `local` registry adapter: `FILINGS_REGISTRY_URL` (default SQLite in the data dir),
+    people on record sealed with the payload keyring. SQLAlchemy and Alembic load only when
+    a registry is built (a service or CLI call that never needs one does not pay for them)."""
+    from engine.sealing import Sealer
+    from registry.sql_registry import SqlRegistry
+
+    return SqlRegistry(settings.registry_database_url, Sealer(settings.payload_keyring()))
+
+
+def calendar_from_settings(settings: Settings) -> BusinessCalendar:
+    """The `local` calendar: the official data plus the overrides imported into the registry
+    database (`filings calendar import`), read by every worker alike. Override files left in
+    FILINGS_CALENDAR_DIR by earlier versions are not read (one source, never two): a worker
+    names them once at start, with the command that imports them."""
+    import structlog
+
+    from registry.calendar_overrides import CalendarOverrideStore
+
+    leftovers = sorted(p.name for p in settings.calendar_path.glob("*.json")) if settings.calendar_path.is_dir() else []
+    if leftovers:
+        structlog.get_logger("calendar").warning(
+            "calendar_override_files_not_read", directory=str(settings.calendar_path), files=leftovers,
+            fix=f"filings calendar import {settings.calendar_path}/*.json (once), then remove the files")
+    return BusinessCalendar(CalendarOverrideStore(settings.registry_database_url), strict=False)
 
 
 def _variable(port: str) -> str:
@@ -71,10 +121,6 @@ def resolve_adapter(port: str, choice: str) -> Factory:
     if not callable(factory):
         raise ValueError(f"{_variable(port)}: {choice!r} is not callable")
     return factory  # type: ignore[no-any-return]
-
-
-def check_adapter(port: str, choice: str) -> None:
-    resolve_adapter(port, choice)
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,13 @@ update never changes the replay of a running filing.
 
 Data sources, per year, the first that applies:
 
-1. an override file `<override_dir>/<year>.json` (`CalendarOverride`): the State
+1. an override (`CalendarOverride`) from the calendar's `OverrideSource`: the State
    Council publishes next year's schedule late in the year, and loading it must be a
-   data change, not a code change; a file for a year the package already knows wins,
-   because corrections are data too;
+   data change, not a code change; an override for a year the package already knows
+   wins, because corrections are data too. Workers read the overrides the operators
+   imported into the registry database (`registry/calendar_overrides.py`), so every
+   replica answers with the same data; `DirectoryOverrides` reads `<year>.json` files
+   (the import's input, and tests);
 2. the packaged `chinese-calendar` data (official notices, 2004 to its last year);
 3. otherwise weekends only, and every deadline touching such a year is provisional.
 """
@@ -21,7 +24,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -43,6 +46,8 @@ Source = Literal["override", "official", "weekends-only"]
 _OFFICIAL_FIRST: int = min(d.year for d in chinese_calendar.constants.holidays)
 _OFFICIAL_LAST: int = max(d.year for d in chinese_calendar.constants.holidays)
 _OFFICIAL_NAME = f"chinese-calendar-{chinese_calendar.__version__}"
+#: The fingerprint of overrides not read yet: never equal to a source's.
+_UNREAD = "\0unread"
 
 
 class CalendarDataError(ValueError):
@@ -104,6 +109,60 @@ class Deadline(BaseModel):
         return value.astimezone(UTC)
 
 
+class OverrideSource(Protocol):
+    """Where a calendar's yearly overrides come from (a directory of files, the registry
+    database). Both calls are blocking I/O: the calendar runs them off the event loop."""
+
+    def fingerprint(self) -> str:
+        """Cheap, and different whenever `overrides()` would answer differently: every
+        deadline computation asks it, so a worker sees an import without a restart."""
+        ...
+
+    def overrides(self, skip_invalid: bool = False) -> dict[int, CalendarOverride]:
+        """Every override by year; one that does not validate raises `CalendarDataError`
+        naming it, or is left out with `skip_invalid`."""
+        ...
+
+
+class DirectoryOverrides:
+    """`<year>.json` override files in a directory (a missing directory means none)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def __str__(self) -> str:
+        return f"{self.directory}/<year>.json"
+
+    def fingerprint(self) -> str:
+        if not self.directory.is_dir():
+            return "none"
+        h = hashlib.sha256()
+        for path in sorted(self.directory.glob("*.json")):
+            try:
+                h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+            except OSError as err:
+                h.update(f"{path.name}: {err}".encode())
+        return h.hexdigest()
+
+    def overrides(self, skip_invalid: bool = False) -> dict[int, CalendarOverride]:
+        if not self.directory.exists():
+            return {}
+        if not self.directory.is_dir():
+            if skip_invalid:
+                return {}
+            raise CalendarDataError(f"{self.directory}: calendar override path is not a directory")
+        result: dict[int, CalendarOverride] = {}
+        for path in sorted(self.directory.glob("*.json")):
+            try:
+                override = load_override(path)
+            except CalendarDataError:
+                if skip_invalid:
+                    continue
+                raise
+            result[override.year] = override
+        return result
+
+
 class CalendarDay(NamedTuple):
     """One row of `BusinessCalendar.year_days` (for `filings calendar show YEAR`)."""
 
@@ -134,25 +193,34 @@ class BusinessCalendar:
     """Working days in China and business-day deadlines (SPEC §5)."""
 
     def __init__(
-        self, override_dir: Path | None = None, *, official_until: int | None = None, strict: bool = True
+        self, overrides: OverrideSource | Path | None = None, *, official_until: int | None = None,
+        strict: bool = True,
     ) -> None:
-        """`override_dir` holds `<year>.json` files (a missing dir means none yet);
-        `official_until` pretends the packaged data stops at that year (for tests and
-        drills of the "new year not published yet" path). `strict` raises on an invalid
-        file (tools); a worker is not strict: it starts without the file and says why
-        (`problem`), since one operator typo must not stop every filing."""
-        self._dir = Path(override_dir) if override_dir is not None else None
+        """`overrides` is where yearly overrides come from (a directory path means
+        `DirectoryOverrides`; None: none); `official_until` pretends the packaged data
+        stops at that year (for tests and drills of the "new year not published yet"
+        path). `strict` raises on an invalid override (tools); a worker is not strict: it
+        starts without it and says why (`problem`), since one bad override must not stop
+        every filing."""
+        self._source: OverrideSource | None = (
+            DirectoryOverrides(overrides) if isinstance(overrides, Path) else overrides)
         last = _OFFICIAL_LAST if official_until is None else min(official_until, _OFFICIAL_LAST)
         self._official = range(_OFFICIAL_FIRST, last + 1)  # empty if last < first
         self._official_name = _OFFICIAL_NAME + ("" if last == _OFFICIAL_LAST else f"@until-{last}")
-        self._files_digest = self._digest_files()
         self.problem: str | None = None
         try:
+            self._fingerprint = self._source_fingerprint()
             self._data = self._load()
         except CalendarDataError as err:
             if strict:
                 raise
             self._data, self.problem = self._load(skip_invalid=True), str(err)
+        except Exception:
+            if strict:
+                raise
+            # The source cannot be read yet (a database not reachable or not migrated when the
+            # worker is wired): `deadline()` reads it first, and fails until it can.
+            self._fingerprint, self._data = _UNREAD, self._load(none=True)
 
     # -- queries ---------------------------------------------------------------------
 
@@ -188,36 +256,30 @@ class BusinessCalendar:
         return [CalendarDay(d, self.is_workday(d), source) for d in days]
 
     def deadline(self, start: datetime, n: int) -> Deadline:
-        """`add_business_days` on the override files on disk now (any worker, any filing):
-        a changed file is loaded first; a file that does not validate is refused, the data
+        """`add_business_days` on the overrides in force now (any worker, any filing):
+        changed overrides are loaded first; one that does not validate is refused, the data
         in force stays, and the deadline says so (`calendar_problem`)."""
         self.refresh()
         deadline = self.add_business_days(start, n)
         return deadline.model_copy(update={"calendar_problem": self.problem}) if self.problem else deadline
 
     def refresh(self) -> None:
-        """Reload when the override files changed since the last look (a digest of their
-        names and contents); on an invalid file keep the data in force and note why."""
-        digest = self._digest_files()
-        if digest == self._files_digest:
+        """Reload when the overrides changed since the last look (the source's
+        fingerprint); on an invalid override keep the data in force and note why. Asking
+        every time, not on a timer, means a `calendar_updated` sent right after an import
+        never recomputes on the old data."""
+        fingerprint = self._source_fingerprint()
+        if fingerprint == self._fingerprint:
             return
-        self._files_digest = digest
         try:
             self.reload()
             self.problem = None
         except CalendarDataError as err:
             self.problem = str(err)
+        self._fingerprint = fingerprint
 
-    def _digest_files(self) -> str:
-        if self._dir is None or not self._dir.is_dir():
-            return "none"
-        h = hashlib.sha256()
-        for path in sorted(self._dir.glob("*.json")):
-            try:
-                h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-            except OSError as err:
-                h.update(f"{path.name}: {err}".encode())
-        return h.hexdigest()
+    def _source_fingerprint(self) -> str:
+        return "none" if self._source is None else self._source.fingerprint()
 
     def add_business_days(self, start: datetime, n: int) -> Deadline:
         """The end of the `n`th working day after `start`'s China calendar day.
@@ -235,17 +297,16 @@ class BusinessCalendar:
     # -- loading ---------------------------------------------------------------------
 
     def reload(self) -> bool:
-        """Re-read the override dir (on the operators' `calendar_updated`); returns
-        whether the calendar's data changed. An invalid file raises
-        `CalendarDataError` and the previous data stays in force."""
+        """Re-read the overrides; returns whether the calendar's data changed. An
+        invalid override raises `CalendarDataError` and the previous data stays in force."""
         new = self._load()
         changed = new.version != self._data.version
         if changed:
             self._data = new
         return changed
 
-    def _load(self, skip_invalid: bool = False) -> _Data:
-        overrides = self._read_overrides(skip_invalid)
+    def _load(self, skip_invalid: bool = False, *, none: bool = False) -> _Data:
+        overrides = {} if none else self._read_overrides(skip_invalid)
         off: set[date] = set()
         on: set[date] = set()
         for day in chinese_calendar.constants.holidays:
@@ -272,22 +333,7 @@ class BusinessCalendar:
         )
 
     def _read_overrides(self, skip_invalid: bool = False) -> dict[int, CalendarOverride]:
-        if self._dir is None or not self._dir.exists():
-            return {}
-        if not self._dir.is_dir():
-            if skip_invalid:
-                return {}
-            raise CalendarDataError(f"{self._dir}: calendar override path is not a directory")
-        result: dict[int, CalendarOverride] = {}
-        for path in sorted(self._dir.glob("*.json")):
-            try:
-                override = load_override(path)
-            except CalendarDataError:
-                if skip_invalid:
-                    continue
-                raise
-            result[override.year] = override
-        return result
+        return {} if self._source is None else self._source.overrides(skip_invalid)
 
     # -- counting --------------------------------------------------------------------
 
@@ -313,6 +359,14 @@ class BusinessCalendar:
             provisional=provisional,
             calendar_version=data.version,
         )
+
+
+def override_checksum(override: CalendarOverride) -> str:
+    """SHA-256 of a year's dates (not of its file's formatting, nor of its `source` note):
+    equal checksums answer every deadline alike."""
+    canonical = json.dumps([override.year, [d.isoformat() for d in override.holidays],
+                            [d.isoformat() for d in override.workdays]], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def load_override(path: Path) -> CalendarOverride:

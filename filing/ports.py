@@ -3,12 +3,12 @@
 Every effect carries an idempotency key (filing, attempt, and what makes the effect
 unique): activities run at least once, so a port must treat a repeated key as done.
 A port raises `PermanentFailure` for what retrying cannot fix; anything else is
-treated as transient and retried with backoff.
+treated as transient and retried with backoff (`RetryLater` when the service said when).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal, Protocol
 
@@ -29,6 +29,15 @@ from filing.registry import (
 
 class PermanentFailure(Exception):
     """The outside service refused for good (bad number, unknown province, ...)."""
+
+
+class RetryLater(Exception):
+    """The outside service did not take the effect this time (down, overloaded, too slow): the
+    activity is retried, after `retry_after` when the service said how long to wait."""
+
+    def __init__(self, message: str, *, retry_after: timedelta | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class SmsMessage(Model):

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 from sqlalchemy import Connection
@@ -39,13 +39,17 @@ from registry.changes import insert_program, insert_subject, lock_keys
 from registry.database import serialize_on
 from registry.numbers import key_of, subject_part
 
-if TYPE_CHECKING:
-    from registry.sql_registry import SqlRegistry
-
 #: The rules a past filing is checked by (not R2/R7: they depend on the clock at submission).
 IMPORT_RULES = frozenset({"R1", "R3", "R4", "R5", "R6"})
 Format = Literal["csv", "jsonl"]
 Numbered = tuple[int, ImportEntry]
+
+
+class NumberedImport(Protocol):
+    """What `import_file` loads into: `SqlRegistry.import_numbered` (named by shape, so this
+    module, which the registry imports, does not import the registry back)."""
+
+    async def import_numbered(self, entries: Iterable[Numbered], *, dry_run: bool = False) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -259,7 +263,7 @@ def read_file(path: Path, fmt: Format | None = None) -> tuple[list[Numbered], li
     return read_csv(text) if fmt == "csv" else read_jsonl(text)
 
 
-async def import_file(path: Path, registry: SqlRegistry, fmt: Format | None = None) -> int:
+async def import_file(path: Path, registry: NumberedImport, fmt: Format | None = None) -> int:
     """Load the file's filings, all or none; `ImportRefused` names every bad line."""
     fmt = fmt or format_of(path)
     entries, problems = read_file(path, fmt)

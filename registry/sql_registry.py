@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import structlog
 from sqlalchemy import Connection, select
@@ -34,9 +34,6 @@ from registry.changes import Writer, people_context
 from registry.database import CONNECT_TIMEOUT, WRITES, create_registry_engine, describe, sqlite_path, unavailable
 from registry.numbers import key_of, service_number, subject_part
 from registry.tables import people_on_record
-
-if TYPE_CHECKING:
-    from engine.settings import Settings
 
 T = TypeVar("T")
 log = structlog.get_logger("registry")
@@ -227,8 +224,3 @@ class SqlRegistry:
         except IntegrityError:  # a writer that skipped the registry's turn-taking took a number: now it shows
             return await self._write(load)
 
-
-def registry_from_settings(settings: Settings) -> SqlRegistry:
-    """The `local` registry adapter: `FILINGS_REGISTRY_URL` (default SQLite in the data dir),
-    people on record sealed with the payload keyring."""
-    return SqlRegistry(settings.registry_database_url, Sealer(settings.payload_keyring()))

@@ -199,3 +199,41 @@ console_sessions = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
 )
 Index("ix_console_sessions_expires_at", console_sessions.c.expires_at)
+
+
+# --- shared by every replica (migration 0005) -----------------------------------------
+
+#: The business calendar's yearly overrides (SPEC §5), written by `filings calendar import`
+#: (validated, all files or none) and read by every worker's deadline activity: one source
+#: for every replica instead of files on a shared volume. A row replaces its whole year.
+calendar_overrides = Table(
+    "calendar_overrides",
+    metadata,
+    Column("year", Integer, primary_key=True, autoincrement=False),
+    #: JSON lists of ISO dates: weekdays off, weekend make-up working days.
+    Column("holidays", Text, nullable=False),
+    Column("workdays", Text, nullable=False),
+    #: The notice the schedule comes from (`CalendarOverride.source`).
+    Column("source", Text, nullable=False),
+    #: SHA-256 of the dates (`filing.calendar.override_checksum`): workers compare these.
+    Column("checksum", String(64), nullable=False),
+    #: 1 on the first import of the year, +1 on each import that changed its dates.
+    Column("version", Integer, nullable=False),
+    Column("imported_at", UtcDateTime(), nullable=False),
+    CheckConstraint("version > 0", name="ck_calendar_overrides_version"),
+)
+
+#: The filing service's rate limits on SMS code entries, shared by every replica: one row
+#: per limited key (a pseudonym of the mobile or of the client, never either in clear) with
+#: the instants of its entries inside the longest window, as a JSON list. A replica takes
+#: the row's lock (an upsert) before it counts, so N replicas allow the configured rate,
+#: not N times it. Rows past `expires_at` hold nothing that counts and are deleted.
+rate_limit_windows = Table(
+    "rate_limit_windows",
+    metadata,
+    Column("bucket", String(100), primary_key=True),
+    #: JSON list of entry instants (seconds since the epoch), oldest first.
+    Column("hits", Text, nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+)
+Index("ix_rate_limit_windows_expires_at", rate_limit_windows.c.expires_at)

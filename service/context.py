@@ -11,12 +11,13 @@ from engine.settings import Settings
 from engine.wiring import resolve_adapter
 from filing.ports import MaterialStore, Registry
 from registry.database import create_registry_engine
+from registry.rate_windows import SharedMovingWindows
 from service.audit import AuditLog
 from service.auth import TokenVerifier, build_verifier
 from service.idempotency import IdempotencyStore
 from service.metrics import ServiceMetrics
 from service.problems import Problem
-from service.ratelimit import SmsVerifyLimits
+from service.ratelimit import SmsVerifyLimits, pseudonym_key
 from service.temporal import Temporal
 
 
@@ -47,6 +48,8 @@ def build_services(settings: Settings) -> Services:
     url = settings.registry_database_url
     engine = create_registry_engine(url)
     metrics = ServiceMetrics()
+    keyring = settings.payload_keyring()
+    payload_key = keyring.key(keyring.current)
     chosen = settings.adapters  # only the ports the service talks to (not the SMS gateway, the desks, ...)
     return Services(
         settings=settings,
@@ -57,7 +60,9 @@ def build_services(settings: Settings) -> Services:
         audit=AuditLog(engine, url),
         registry=resolve_adapter("registry", chosen.registry)(settings),
         materials=resolve_adapter("material_store", chosen.material_store)(settings),
-        sms_limits=SmsVerifyLimits(api.sms_verify_per_mobile, api.sms_verify_per_client, metrics),
+        # Counted in the registry database: every replica shares the windows.
+        sms_limits=SmsVerifyLimits(api.sms_verify_per_mobile, api.sms_verify_per_client, metrics,
+                                   SharedMovingWindows(url, engine=engine), pseudonym_key(payload_key)),
     )
 
 

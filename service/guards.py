@@ -30,7 +30,7 @@ from service.problems import Problem
 log = structlog.get_logger("service")
 
 #: Routes anyone may call without a token (SPEC §12: the public lookup, monitoring, the docs).
-PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs", "/v1/registry"})
+PUBLIC_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/openapi.json", "/docs", "/v1/registry"})
 WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 #: Routes taking files (multipart), with the larger limit; every other body is JSON.
 UPLOAD_PATHS = frozenset({"/v1/materials"})
@@ -147,7 +147,7 @@ class Gatekeeper:
               role=principal.role.value if principal else None, sub=principal.sub if principal else None)
 
 
-QUIET_ROUTES = frozenset({"/healthz", "/metrics"})
+QUIET_ROUTES = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 
 
 def _is_json(scope: Scope) -> bool:

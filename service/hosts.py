@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-MONITORING_PATHS = frozenset({"/healthz", "/metrics"})
+MONITORING_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 
 
 class KnownHosts:

@@ -67,6 +67,28 @@ class FilingEffects:
     #: The answer to the province decision the main flow last took (for `decide_province`).
     _province_answer: tuple[ProvinceDecision, DecisionResult] | None
     _published: dict[str, Any]
+    #: The earliest instant this run's clock may read (`_now`): the due instant of the last
+    #: timer that woke the run.
+    _clock_floor: datetime | None
+
+    def _now(self) -> datetime:
+        """The workflow's clock, never before an instant the run has reached.
+
+        A timer-driven wake-up (a window closing, an SLA passing) happens at its due instant,
+        but the SDK's clock can lag it: an activation built from a history that ends with
+        `TimerFired, WorkflowTaskScheduled` (a status query's history, dispatched before the
+        timer fired and read after) carries the previous task's start time, and a return
+        stamped with it said the SMS window had closed 12 s early. `_reach(due)` raises the
+        floor; whatever the workflow stamps or counts from reads `_now()`. Deterministic: the
+        floor comes from the carried state, the clock from the history."""
+        now = workflow.now()
+        floor = self._clock_floor
+        return floor if floor is not None and floor > now else now
+
+    def _reach(self, instant: datetime) -> None:
+        """A timer for `instant` fired: the run's clock reads no earlier from now on."""
+        if self._clock_floor is None or instant > self._clock_floor:
+            self._clock_floor = instant
 
     def _enter(
         self,
@@ -81,7 +103,7 @@ class FilingEffects:
         once. Decisions accepted for the stage left do not carry over (L9)."""
         s = self._s
         metrics.stage_changed(s.stage.value, stage.value, event, s.stage_since)
-        s.stage_since = workflow.now()
+        s.stage_since = self._now()
         s.stage = stage
         s.deadline = deadline
         s.due_at = deadline.due_at if deadline else due_at
@@ -104,10 +126,10 @@ class FilingEffects:
         s.returned = ReturnedView(by=by, reasons=reasons)
         s.returned_notified = False
         detail = detail or ", ".join(r.error for r in reasons)[:500]
-        self._enter(Stage.RETURNED, event, detail, due_at=workflow.now() + self._policy.resubmission_window)
+        self._enter(Stage.RETURNED, event, detail, due_at=self._now() + self._policy.resubmission_window)
 
     def _record(self, event: str, detail: str | None = None, *, log: bool = True) -> None:
-        self._s.record(TimelineEntry(at=workflow.now(), event=event, detail=detail))
+        self._s.record(TimelineEntry(at=self._now(), event=event, detail=detail))
         if log:
             workflow.logger.info("filing %s: %s", event, detail or "", extra=self._log_context())
         metrics.event_recorded(event)
@@ -269,7 +291,7 @@ class FilingEffects:
             return
         pending = None
         if self._bounded:
-            pending = PendingNotice(notice=notice, give_up_at=workflow.now() + self._policy.outside_service_timeout)
+            pending = PendingNotice(notice=notice, give_up_at=self._now() + self._policy.outside_service_timeout)
             s.pending_notices.append(pending)
         self._send_notice(notice, pending)
 
@@ -290,7 +312,7 @@ class FilingEffects:
             if pending is None:
                 await self._effect(NotifyActivities.notify, notice, summary=f"notice {notice.event}")
             else:
-                left = pending.give_up_at - workflow.now()
+                left = pending.give_up_at - self._now()
                 if left <= timedelta(0):
                     raise ApplicationError(f"not delivered within {self._policy.outside_service_timeout}")
                 await self._effect(NotifyActivities.notify, notice, summary=f"notice {notice.event}", give_up_after=left)

@@ -93,6 +93,7 @@ class FilingWorkflow(FilingMessages):
         #: Where this run's history began: its length is what it grew since (L10).
         self._began_at = (info.get_current_history_length(), info.get_current_history_size())
         self._ignored_logged = 0
+        self._clock_floor = None
         self._sms_lock = asyncio.Lock()
         #: Notices on their way (regular activities, not awaited by the main flow).
         self._deliveries: set[asyncio.Task[None]] = set()
@@ -220,7 +221,7 @@ class FilingWorkflow(FilingMessages):
             check = await self._effect(
                 SubmissionActivities.check_submission,
                 SubmissionCheckRequest(
-                    application=self._s.application, cancellation=self._s.cancellation, submitted_at=workflow.now()
+                    application=self._s.application, cancellation=self._s.cancellation, submitted_at=self._now()
                 ),
                 summary="L1 submission check",
             )
@@ -285,7 +286,7 @@ class FilingWorkflow(FilingMessages):
             await self._escalate("sms_undeliverable", "the SMS gateway refused a verification code")
             self._refuse(ReturnedBy.MIIT_SMS, [return_reason("sms", "sms_undeliverable")], "sms_undeliverable")
             return
-        self._s.sms_expires_at = workflow.now() + self._policy.sms_window
+        self._s.sms_expires_at = self._now() + self._policy.sms_window
         self._enter(Stage.SMS_VERIFICATION, "sms_verification_started", due_at=self._s.sms_expires_at)
 
     async def _sms_verification(self) -> None:
@@ -301,10 +302,11 @@ class FilingWorkflow(FilingMessages):
                     or all(v.verified for v in s.verifiers)
                     or any(v.send_pending for v in s.verifiers)
                     or self._continue_now(),
-                    timeout=max(s.sms_expires_at - workflow.now(), timedelta(0)),
+                    timeout=max(s.sms_expires_at - self._now(), timedelta(0)),
                     timeout_summary="sms window",
                 )
             except TimeoutError:  # 自动驳回 (for a cancellation: the applicant let it go)
+                self._reach(s.sms_expires_at)
                 self._sms_failed("sms_ignored" if s.kind.is_cancellation else "sms_timeout")
                 return
             if s.stage is not Stage.SMS_VERIFICATION:
@@ -375,7 +377,7 @@ class FilingWorkflow(FilingMessages):
             kind=self._s.kind,
             appid=self._s.appid,
             number=decision.filing_number or self._named_number() or "",
-            approved_at=workflow.now(),
+            approved_at=self._now(),
             application=self._s.application if not self._s.kind.is_cancellation else None,
         )
         try:
@@ -400,7 +402,7 @@ class FilingWorkflow(FilingMessages):
         # Read before notifying: a resubmission may arrive while the notice goes out,
         # and it starts the next attempt (clearing this stage's deadline).
         returned = self._s.returned
-        expires_at = self._s.due_at or workflow.now() + self._policy.resubmission_window
+        expires_at = self._s.due_at or self._now() + self._policy.resubmission_window
         if not self._s.returned_notified:
             self._s.returned_notified = True
             await self._notify(
@@ -412,10 +414,11 @@ class FilingWorkflow(FilingMessages):
         try:
             await workflow.wait_condition(
                 lambda: self._s.stage is not Stage.RETURNED or self._continue_now(),
-                timeout=max(expires_at - workflow.now(), timedelta(0)),
+                timeout=max(expires_at - self._now(), timedelta(0)),
                 timeout_summary="resubmission window",
             )
         except TimeoutError:
+            self._reach(expires_at)
             self._enter(Stage.EXPIRED, "expired", f"no resubmission within {self._policy.resubmission_window}")
 
     async def _await_decision(self, pending: Callable[[], D | None]) -> D | None:
@@ -432,7 +435,7 @@ class FilingWorkflow(FilingMessages):
                 continue
             timeout = None
             if not s.sla_breached and s.deadline is not None:
-                timeout = s.deadline.due_at - workflow.now()
+                timeout = s.deadline.due_at - self._now()
                 if timeout <= timedelta(0):
                     await self._breach_sla()
                     continue
@@ -446,6 +449,8 @@ class FilingWorkflow(FilingMessages):
                     timeout_summary=f"{stage.value} SLA" if timeout else None,
                 )
             except TimeoutError:
+                if s.deadline is not None:
+                    self._reach(s.deadline.due_at)
                 await self._breach_sla()
 
     async def _breach_sla(self) -> None:
@@ -469,7 +474,7 @@ class FilingWorkflow(FilingMessages):
             try:
                 deadline: Deadline = await workflow.execute_local_activity_method(
                     CalendarActivities.compute_deadline,
-                    DeadlineRequest(start=start or workflow.now(), business_days=business_days),
+                    DeadlineRequest(start=start or self._now(), business_days=business_days),
                     start_to_close_timeout=LOCAL_TIMEOUT,
                     retry_policy=LOCAL_RETRY,
                 )
@@ -502,7 +507,7 @@ class FilingWorkflow(FilingMessages):
         if new == old:
             return
         s.deadline, s.due_at = new, new.due_at
-        if new.due_at > workflow.now():
+        if new.due_at > self._now():
             s.sla_breached = False
         self._record(
             "deadline_recomputed",

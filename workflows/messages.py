@@ -393,7 +393,7 @@ class FilingMessages(FilingEffects):
         if size > MAX_APPLICATION_BYTES:
             raise Refused(f"application is {size} bytes; at most {MAX_APPLICATION_BYTES} bytes are accepted")
         violations = check_application(
-            new, workflow.now(),
+            new, self._now(),
             categories=s.preapproval_index or frozenset(s.preapproval_categories),
             province_lists=s.province_materials,
         )

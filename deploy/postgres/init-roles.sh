@@ -2,13 +2,13 @@
 # One-shot job (the postgres image, as the superuser): the non-superuser roles and their
 # databases. Temporal's server and schema job connect as `temporal`, owner of `temporal` and
 # `temporal_visibility`; the engine (registry, SPEC §11) connects as `filings`, owner of
-# `filings`. Neither role can create roles or databases, nor connect to the other's
-# databases. Idempotent: it runs on every `docker compose up`; an existing role gets the
+# `filings`; Keycloak connects as `keycloak`, owner of `keycloak`. No role can create roles
+# or databases, nor connect to another's databases. Idempotent: it runs on every `docker compose up`; an existing role gets the
 # password of its secret file again (so a rotated password takes effect), an existing
 # database is kept with its data.
 #
 # Reads PGHOST, PGPORT, PGUSER (the superuser) and PGPASSWORD, and the roles' passwords from
-# TEMPORAL_DB_PASSWORD and FILINGS_DB_PASSWORD (deploy/entrypoint.sh fills them from the
+# TEMPORAL_DB_PASSWORD, FILINGS_DB_PASSWORD and KEYCLOAK_DB_PASSWORD (deploy/entrypoint.sh fills them from the
 # *_FILE secrets). INIT_WAIT_SECONDS bounds the wait for the server (default 60).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${PGPASSWORD:?PGPASSWORD (or PGPASSWORD_FILE) is required: the superuser password}"
 : "${TEMPORAL_DB_PASSWORD:?TEMPORAL_DB_PASSWORD (or TEMPORAL_DB_PASSWORD_FILE) is required}"
 : "${FILINGS_DB_PASSWORD:?FILINGS_DB_PASSWORD (or FILINGS_DB_PASSWORD_FILE) is required}"
+: "${KEYCLOAK_DB_PASSWORD:?KEYCLOAK_DB_PASSWORD (or KEYCLOAK_DB_PASSWORD_FILE) is required}"
 export PGDATABASE="${PGDATABASE:-postgres}" PGCONNECT_TIMEOUT="${PGCONNECT_TIMEOUT:-5}"
 
 waited=0
@@ -40,8 +41,9 @@ owns() {  # owns ROLE PASSWORD_VARIABLE DATABASE...: the role, its password, its
 
 owns temporal TEMPORAL_DB_PASSWORD temporal temporal_visibility
 owns filings FILINGS_DB_PASSWORD filings
+owns keycloak KEYCLOAK_DB_PASSWORD keycloak
 # Temporal's visibility schema indexes with btree_gin; created here by the superuser, so the
 # schema job (which creates it only when missing) never needs more than database ownership.
 psql -X -q -v ON_ERROR_STOP=1 -d temporal_visibility -c 'SET client_min_messages = warning' \
   -c 'CREATE EXTENSION IF NOT EXISTS btree_gin'
-echo "init-roles: temporal owns temporal and temporal_visibility; filings owns filings"
+echo "init-roles: temporal owns temporal and temporal_visibility; filings owns filings; keycloak owns keycloak"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from registry.migrate import not_bookkeeping
 from registry.tables import metadata
 
 connection = context.config.attributes.get("connection")
@@ -22,6 +23,7 @@ if connection is None or context.is_offline_mode():
 context.configure(
     connection=connection,
     target_metadata=metadata,
+    include_name=not_bookkeeping,  # the window table (registry/migrate.py) is bookkeeping
     render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
 )
 with context.begin_transaction():

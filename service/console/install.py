@@ -53,13 +53,17 @@ def install_console(app: FastAPI, settings: Settings, services: Services) -> Non
     pages = Pages(Signer(csrf_key), console)
     api = settings.api
     local = api.auth == "local"
+    if not local and not console.oidc_client_id:  # the console's own need: the CLI and the worker never sign in there
+        raise ValueError("FILINGS_CONSOLE__OIDC_CLIENT_ID is required when FILINGS_API__AUTH=oidc: the console's "
+                         "client at the provider (e.g. icp-filings-service), which is not the audience")
     # Sessions live in the registry's database, beside the Idempotency-Key store: every replica sees them.
     sessions = SessionStore(services.engine, settings.registry_database_url, Sealer(ring),
                             lifetime=console.session_lifetime, idle=console.session_idle)
     login = Login(
         pages, api, services.verifier,
         signing_key=ensure_local_signing_key(api.signing_key_path(settings.data_dir)) if local else None,
-        oidc=None if local else OidcClient(api.issuer, console.oidc_client_id or api.audience, console),
+        # The client id is its own setting (required with oidc, never the audience).
+        oidc=None if local else OidcClient(api.issuer, str(console.oidc_client_id), console, console.oidc_client_secret),
         sessions=sessions,
     )
     app.state.console = pages

@@ -1,7 +1,10 @@
 """The OIDC provider's login for the console: authorization code flow with PKCE (RFC 7636).
 
 The provider's endpoints come from `{issuer}/.well-known/openid-configuration` (issuer =
-FILINGS_API__ISSUER, the same issuer the API checks tokens against). The access token the
+FILINGS_API__ISSUER, the same issuer the API checks tokens against), or from
+FILINGS_CONSOLE__OIDC_DISCOVERY_URL when the service reaches the provider by an internal
+address (compose: `keycloak:8080`) while browsers and tokens use the public one; the document
+must name the configured issuer either way. The access token the
 provider returns is what the session cookie holds: the API verifies it like any bearer
 token, so a login the API would not accept ends here, not on the first page.
 """
@@ -17,6 +20,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+
+from pydantic import SecretStr
 
 from engine.settings import ConsoleSettings
 
@@ -48,10 +53,13 @@ class Pkce:
 
 
 class OidcClient:
-    def __init__(self, issuer: str, client_id: str, settings: ConsoleSettings) -> None:
+    def __init__(self, issuer: str, client_id: str, settings: ConsoleSettings,
+                 client_secret: SecretStr | None = None) -> None:
         self.issuer = issuer.rstrip("/")
         self.client_id = client_id
+        self.discovery_url = settings.discovery_url(self.issuer)
         self._settings = settings
+        self._secret = client_secret
         self._endpoints: tuple[float, Endpoints] | None = None
 
     def _http(self) -> httpx.AsyncClient:
@@ -61,7 +69,7 @@ class OidcClient:
         cached = self._endpoints
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        url = f"{self.issuer}/.well-known/openid-configuration"
+        url = self.discovery_url
         try:
             async with self._http() as http:
                 response = await http.get(url)
@@ -98,7 +106,7 @@ class OidcClient:
         endpoints = await self.endpoints()
         form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
                 "client_id": self.client_id, "code_verifier": verifier}
-        secret = self._settings.oidc_client_secret
+        secret = self._secret
         if secret is not None:
             form["client_secret"] = secret.get_secret_value()
         try:

@@ -40,7 +40,7 @@ LOGIN_COOKIE = "filings_login"
 
 #: Paths that belong to the API (and its public routes): the console never touches them.
 API_PREFIXES = ("/v1/",)
-API_PATHS = frozenset({"/healthz", "/metrics", "/openapi.json", "/docs"})
+API_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/openapi.json", "/docs"})
 
 SECURITY_HEADERS = [
     (b"content-security-policy",

@@ -1,4 +1,5 @@
-"""What needs no token: the public lookup (备案查询), health, metrics; and the operators'
+"""What needs no token: the public lookup (备案查询), liveness and readiness (`/livez`,
+`/readyz`, and `/healthz`, readiness's deprecated name), metrics; and the operators'
 calendar refresh."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from engine.visibility import build_query
 from filing.calendar import BusinessCalendar, CalendarDataError
 from filing.messages import CalendarUpdated
 from filing.registry import PublicEntry
+from registry.calendar_overrides import CalendarOverrideStore
 from service.access import role_in
 from service.context import Services, services
 from service.idempotency import Answer, json_answer, once
@@ -59,22 +61,24 @@ async def lookup(
 
 @router.post(
     "/v1/calendar/refresh", response_model=CalendarRefreshed, tags=["operators"],
-    summary="Load the calendar override files, then tell filings with a provisional deadline",
+    summary="Load the imported calendar overrides, then tell filings with a provisional deadline",
     responses=problem_responses(400, 401, 403, 413, 422, 503, 504),
 )
 async def refresh_calendar(
     key: IdempotencyKey, request: Request, svc: Svc,
     principal: Annotated[Principal, Depends(role_in(Role.OPERATOR))],
 ) -> Response:
-    """A broken override file is refused (422 naming the file) and no filing is told: the
-    workers would fail to recompute on it too."""
+    """Overrides that do not validate are refused (422 naming the year) and no filing is
+    told: the workers would fail to recompute on them too."""
 
     async def effect() -> Answer:
         try:
-            calendar = await asyncio.to_thread(BusinessCalendar, svc.settings.calendar_path)
+            # The overrides every worker reads: the registry database's (`filings calendar import`).
+            store = CalendarOverrideStore(svc.settings.registry_database_url, engine=svc.engine)
+            calendar = await outside(asyncio.to_thread(BusinessCalendar, store), "registry")
         except CalendarDataError as err:
             raise Problem(422, f"calendar data: {err}", kind="calendar-invalid", errors=[
-                violation("calendar", "calendar.invalid_override", f"日历覆盖文件无效：{err}", str(err))]) from None
+                violation("calendar", "calendar.invalid_override", f"日历覆盖数据无效：{err}", str(err))]) from None
         query = build_query(svc.settings.task_queue, provisional=True)
         signalled, finished = [], []
         for row in await svc.temporal.rows(query, svc.settings.api.list_limit):
@@ -86,9 +90,28 @@ async def refresh_calendar(
     return await once(svc.idempotency, request, principal, key, effect)
 
 
-@router.get("/healthz", response_model=Health, tags=["monitoring"], summary="Health: Temporal and the registry",
+@router.get("/livez", response_model=Health, tags=["monitoring"], summary="Liveness: the process answers")
+async def live() -> Response:
+    """Answered by the service's event loop and nothing else: never Temporal or the registry,
+    whose outage a restart would not cure (a probe restarting every replica for it would)."""
+    return json_answer(200, Health(status="ok", checks={"loop": HealthCheck(ok=True, detail="answering")}))
+
+
+@router.get("/readyz", response_model=Health, tags=["monitoring"], summary="Readiness: Temporal and the registry",
             responses=problem_responses(503))
+async def ready(svc: Svc) -> Response:
+    """200 when Temporal answers its health call and the registry `SELECT 1`; else 503 naming which."""
+    return await _readiness(svc)
+
+
+@router.get("/healthz", response_model=Health, tags=["monitoring"], deprecated=True,
+            summary="Deprecated: the same as /readyz", responses=problem_responses(503))
 async def health(svc: Svc) -> Response:
+    """Kept for probes written before /livez and /readyz; answers exactly what /readyz answers."""
+    return await _readiness(svc)
+
+
+async def _readiness(svc: Services) -> Response:
     temporal_ok, temporal_detail = await svc.temporal.healthy()
     registry_ok, registry_detail = await asyncio.to_thread(_registry_health, svc)
     checks = {"temporal": HealthCheck(ok=temporal_ok, detail=temporal_detail),

@@ -21,7 +21,7 @@ from playwright.async_api import Browser, BrowserContext, Page, Playwright, asyn
 from playwright.async_api import Error as PlaywrightError
 
 from service.principal import Role
-from tests.service.conftest import Stack, dev_env, stack, started  # noqa: F401  (the service's fixtures)
+from tests.service.conftest import Stack
 from tests.service.console_login import sign_in
 
 ROOT = Path(__file__).resolve().parents[2]

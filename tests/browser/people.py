@@ -15,7 +15,7 @@ from playwright.async_api import Page, expect
 
 from filing.models import Application
 from filing.registry import ImportEntry
-from registry.sql_registry import registry_from_settings
+from engine.wiring import registry_from_settings
 from service.principal import Role
 from tests.processes import wait_until
 from tests.service.conftest import STAGE_TIMEOUT, Stack, application, as_json, fresh_subject_number, key

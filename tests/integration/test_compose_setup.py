@@ -43,7 +43,7 @@ from engine.binaries import temporal_cli
 from engine.settings import Settings
 from engine.telemetry import build_runtime
 from tests.conftest import unique
-from tests.unit.compose_file import ROOT, SECRETS_DIR, environment, host_path, load, secret_files
+from tests.unit.compose_file import ROOT, SECRETS_DIR, environment, host_path, load, secret_files, secret_mounts
 from tests.unit.test_compose import SPEC_SEARCH_ATTRIBUTES
 from workflows import metrics as engine_metrics
 
@@ -216,19 +216,21 @@ def run_job(service_name: str, made: Path, run_dir: Path, command: list[str] | N
     """A compose service's container command, as compose starts it: its entrypoint and command
     (or `command` instead) with /deploy mounted from this repository, /run/secrets holding its
     declared secrets (from the operator's secrets directory `made`), its environment, and
-    `overrides` standing in for the compose network (hosts and ports). The engine's image has
-    deploy/entrypoint.sh as its entrypoint; the venv's bin stands in for the image's PATH."""
+    `overrides` standing in for the compose network (hosts and ports). The engine's image has no
+    entrypoint (its settings read the secrets under FILINGS_SECRETS_DIR); the venv's bin stands
+    in for the image's PATH."""
     compose = load()
     service = compose["services"][service_name]
     files = secret_files(compose)
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    for name in service.get("secrets", []):
-        (run_dir / name).write_bytes((made / files[name].name).read_bytes())
+    for target, name in secret_mounts(service).items():
+        (run_dir / target).write_bytes((made / files[name].name).read_bytes())
     env = {name: value.replace(SECRETS_DIR, str(run_dir)) for name, value in environment(service).items()}
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    env = {**env, **overrides, "PATH": path, "PYTHONPATH": str(ROOT), "SECRETS_DIR": str(run_dir)}
-    entrypoint = service.get("entrypoint") or (["/bin/sh", "/deploy/entrypoint.sh"] if "build" in service else [])
+    env = {**env, **overrides, "PATH": path, "PYTHONPATH": str(ROOT), "SECRETS_DIR": str(run_dir),
+           "FILINGS_SECRETS_DIR": str(run_dir)}
+    entrypoint = service.get("entrypoint") or []
     argv = [*entrypoint, *(command if command is not None else service.get("command", []))]
     argv = [str(host_path(service, part) or DEPLOY / part.removeprefix("/deploy/")) if part.startswith("/deploy/")
             else part for part in argv]
@@ -238,7 +240,7 @@ def run_job(service_name: str, made: Path, run_dir: Path, command: list[str] | N
 def roles(pg: Postgres) -> dict[str, dict[str, bool]]:
     with pg.superuser() as conn:
         rows = conn.execute("SELECT rolname, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles "
-                            "WHERE rolname IN ('temporal', 'filings')").fetchall()
+                            "WHERE rolname IN ('temporal', 'filings', 'keycloak')").fetchall()
     return {name: {"super": s, "createdb": d, "createrole": r} for name, s, d, r in rows}
 
 
@@ -255,11 +257,13 @@ def refused(pg: Postgres, user: str, password: str, database: str) -> str:
 
 
 #: A first write as the registry's processes make it: on FILINGS_REGISTRY_URL, which holds no
-#: password (libpq takes PGPASSWORD, which the entrypoint fills from the secret).
+#: password (the settings add FILINGS_REGISTRY_PASSWORD, read from its mounted secret file).
 REGISTRY_PROBE = """
 import os, sys
 from sqlalchemy import create_engine, text
-engine = create_engine(os.environ["FILINGS_REGISTRY_URL"], connect_args={"connect_timeout": 5})
+from engine.settings import load_settings
+assert not any(os.environ.get(name) for name in ("PGPASSWORD", "FILINGS_REGISTRY_PASSWORD"))
+engine = create_engine(load_settings().registry_database_url, connect_args={"connect_timeout": 5})
 with engine.begin() as conn:
     conn.execute(text("CREATE TABLE IF NOT EXISTS day_log (day int)"))
     conn.execute(text("INSERT INTO day_log VALUES (:day)"), {"day": int(sys.argv[1])})
@@ -283,9 +287,10 @@ def test_the_roles_over_an_operators_days(postgres, tmp_path):
     # `docker compose up`: the init job, then the registry's migrations as `filings`.
     done = run_job("postgres-init", secrets, tmp_path / "run", **network)
     assert done.returncode == 0, done.stderr
-    assert roles(pg) == {name: {"super": False, "createdb": False, "createrole": False} for name in ("temporal", "filings")}
+    assert roles(pg) == {name: {"super": False, "createdb": False, "createrole": False}
+                         for name in ("temporal", "filings", "keycloak")}
     assert {db: owner for db, owner in owners(pg).items() if db != "postgres"} == {
-        "temporal": "temporal", "temporal_visibility": "temporal", "filings": "filings"}
+        "temporal": "temporal", "temporal_visibility": "temporal", "filings": "filings", "keycloak": "keycloak"}
     temporal_password = (secrets / "temporal_db_password").read_text().strip()
     filings_password = (secrets / "filings_db_password").read_text().strip()
     with pg.connect("temporal", temporal_password, "temporal_visibility") as conn:
@@ -296,6 +301,12 @@ def test_the_roles_over_an_operators_days(postgres, tmp_path):
         conn.execute("CREATE INDEX probe_gin ON executions_visibility_probe USING GIN (namespace_id, start_time)")
     assert "permission denied for database" in refused(pg, "filings", filings_password, "temporal")
     assert "permission denied for database" in refused(pg, "temporal", temporal_password, "filings")
+    # Keycloak's own database, as its KC_DB_USERNAME and the password of its secret; no other one.
+    keycloak_password = (secrets / "keycloak_db_password").read_text().strip()
+    with pg.connect("keycloak", keycloak_password, "keycloak") as conn:
+        conn.execute("CREATE TABLE realm_probe (id text)")
+    assert "permission denied for database" in refused(pg, "keycloak", keycloak_password, "filings")
+    assert "permission denied for database" in refused(pg, "filings", filings_password, "keycloak")
 
     def registry_writes(day: int) -> str:
         """The registry-migrate container's environment and secrets, running a first write."""

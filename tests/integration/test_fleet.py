@@ -1,7 +1,7 @@
 """Several workers on one data dir (the compose stack's `--scale worker=3` on one volume).
 
 Three `python worker.py` processes on one data dir and task queue, on the dev server,
-carry 300 filings over every path the soak scripts know: approved; two verifiers; returned,
+carry 54 filings (300 with FILINGS_TEST_SCALE=full) over every path the soak scripts know: approved; two verifiers; returned,
 resubmitted and approved; the SMS window let pass, then withdrawn; two wrong codes, a
 resend, the right code; withdrawn; and, after an approval, a mini-program cancelled by its
 principal on record, access cancelled by the platform, a subject's cancellation stopped by
@@ -29,8 +29,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from bench.soak import EFFECT_LOGS, SCRIPTS, Soak, SoakConfig, SoakReport
+from tests.conftest import scaled
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(480)]
+#: Six filings per scripted path in `make test`; 300 with FILINGS_TEST_SCALE=full.
+FILINGS = scaled(54, 300)
 
 
 async def _soak(config: SoakConfig) -> tuple[Soak, SoakReport]:
@@ -64,7 +67,7 @@ def _rewrite(path: Path, change) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_three_workers_on_one_data_dir_make_every_effect_once_per_key(tmp_path: Path):
-    config = SoakConfig(filings=300, kills=0, restarts=0, workers=3, sms_window=timedelta(seconds=10),
+    config = SoakConfig(filings=FILINGS, kills=0, restarts=0, workers=3, sms_window=timedelta(seconds=10),
                         workdir=tmp_path, timeout=240)
     soak = Soak(config, tmp_path)
     try:
@@ -74,11 +77,11 @@ async def test_three_workers_on_one_data_dir_make_every_effect_once_per_key(tmp_
         soak.close()  # every worker, then the server, also when the run failed
 
     assert (report.lost, report.duplicated) == (0, 0), report.problems
-    assert report.by_script == {s.name: 300 // len(SCRIPTS) + (i < 300 % len(SCRIPTS)) for i, s in enumerate(SCRIPTS)}
+    assert report.by_script == {s.name: FILINGS // len(SCRIPTS) + (i < FILINGS % len(SCRIPTS)) for i, s in enumerate(SCRIPTS)}
     cancellations = sum(len(s.legs) - 1 for i, s in enumerate(SCRIPTS) for _ in range(report.by_script[s.name]))
-    assert report.workflows == 300 + cancellations
+    assert report.workflows == FILINGS + cancellations
     assert report.stray_effects == 0
-    assert report.codes_verified > 300 and report.codes_checked == report.sms_sent
+    assert report.codes_verified > FILINGS and report.codes_checked == report.sms_sent
     # The three processes shared the work: each ran a fair part of the activities (effects
     # included), so each appended to the shared effect logs.
     assert len(ran) == 3, ran

@@ -87,7 +87,8 @@ def test_import_refuses_a_database_behind_instead_of_migrating_it(
     good.write_text(jsonl(_good_entries()))
     refused = run("import", str(good))
     assert refused.exit_code == 1
-    assert f"is at revision 0001, behind the head {migrate.head()}: run `filings registry migrate`" in refused.stderr
+    assert (f"is at revision 0001, behind revision {migrate.REQUIRES} which this version needs (head {migrate.head()}): "
+            "run `filings registry migrate`") in refused.stderr
     assert migrate.current_revision(empty_database_url) == "0001"
     status = run("status")
     assert status.exit_code == 1 and f"revision 0001, head {migrate.head()}" in status.stdout

@@ -17,28 +17,22 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from engine.settings import Settings
-from engine.wiring import engine_activities
-from tests.workers import Workers, prepare_data_dir
 from filing.examples import example_application, example_materials
 from filing.models import Application
 from service.principal import Role
-from service.tokens import ensure_local_signing_key, issue_token
-from tests.conftest import unique, write_test_keys
-from tests.integration.conftest import dev_env  # noqa: F401  (the suite's dev server fixture)
-from tests.processes import die_with_parent, free_ports, kill_group, wait_until
+from service.tokens import issue_token
+from tests.processes import die_with_parent, kill_group, wait_until
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -194,33 +188,6 @@ def as_json(model: Application) -> dict[str, Any]:
 
 def fresh_subject_number(prefix: str = "冀") -> str:
     return f"{prefix}ICP备{secrets.randbelow(9 * 10**7) + 10**7}号"
-
-
-@pytest.fixture(scope="session")
-async def stack(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:  # noqa: F811
-    root = tmp_path_factory.mktemp("service")
-    settings = Settings(data_dir=root / "data", task_queue=unique("svc"),
-                        temporal_address=dev_env.client.service_client.config.target_host)
-    write_test_keys(settings.data_dir)
-    await prepare_data_dir(settings)
-    signing_key = ensure_local_signing_key(settings.api.signing_key_path(settings.data_dir))
-    async with Workers(dev_env.client, settings, engine_activities(settings)):
-        port = free_ports(1)[0]
-        service = ServiceProcess(service_env(settings, port), port, root / "service.log")
-        await service.start()
-        try:
-            async with httpx.AsyncClient(base_url=service.url, timeout=30) as http:
-                yield Stack(settings, service, dev_env.client, signing_key, http)
-        finally:
-            await service.stop()
-
-
-@pytest.fixture
-async def started(stack: Stack) -> AsyncIterator[Stack]:
-    """The stack with its service running (a test before may have restarted it)."""
-    if stack.service.process is None or stack.service.process.poll() is not None:
-        await stack.service.start()
-    yield stack
 
 
 def service_log(stack: Stack) -> str:

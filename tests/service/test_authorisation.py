@@ -83,6 +83,8 @@ def routes() -> list[Route]:
         Route("POST", "/v1/filings/{A}/withdraw", {"applicant own": 422, "applicant other": 404}),
         Route("POST", "/v1/calendar/refresh", {"operator": 400}, body="no key"),
         Route("GET", "/v1/registry?appid={A}", {}, body="none", public=True),
+        Route("GET", "/livez", {}, body="none", public=True),
+        Route("GET", "/readyz", {}, body="none", public=True),
         Route("GET", "/healthz", {}, body="none", public=True),
         Route("GET", "/metrics", {}, body="none", public=True),
     ]

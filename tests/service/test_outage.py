@@ -64,6 +64,10 @@ async def test_temporal_gone_for_good_is_503_quickly_and_nothing_half_done(start
                 assert time.monotonic() - began < TIMEOUT_SECONDS, path
             health = await http.get("/healthz")
             assert health.status_code == 503 and health.json()["checks"]["temporal"]["ok"] is False
+            # Not ready, but alive: a liveness probe must not restart every replica for Temporal's outage.
+            ready = await http.get("/readyz")
+            assert ready.status_code == 503 and ready.json()["checks"]["temporal"]["ok"] is False
+            assert (await http.get("/livez")).status_code == 200
             assert (await http.get("/v1/registry", params={"appid": appid})).status_code == 200
 
     finally:

@@ -1,12 +1,16 @@
 """The service's surface: every route of the SPEC §12 table is in the OpenAPI document (with
 its roles) and on `/docs`; health and metrics answer; the operators' calendar refresh
-refuses a broken override file, naming it, and tells no filing."""
+refuses broken override data, naming it, and tells no filing."""
 
 from __future__ import annotations
 
-import json
+from datetime import UTC, date, datetime
 
-from filing.calendar import BusinessCalendar
+from sqlalchemy import create_engine
+
+from filing.calendar import BusinessCalendar, CalendarOverride
+from registry.calendar_overrides import CalendarOverrideStore
+from registry.tables import calendar_overrides
 from service.principal import Role
 from tests.service.conftest import Stack, key
 
@@ -18,7 +22,7 @@ SPEC_ROUTES = {
     ("get", "/v1/filings/{appid}/next-number"), ("post", "/v1/filings/{appid}/sms/verify"),
     ("post", "/v1/filings/{appid}/sms/resend"), ("post", "/v1/filings/{appid}/resubmit"),
     ("post", "/v1/filings/{appid}/withdraw"), ("get", "/v1/registry"), ("post", "/v1/calendar/refresh"),
-    ("get", "/healthz"), ("get", "/metrics"),
+    ("get", "/livez"), ("get", "/readyz"), ("get", "/healthz"), ("get", "/metrics"),
 }
 
 
@@ -48,24 +52,44 @@ async def test_health_and_metrics(started: Stack):
     health = await stack.http.get("/healthz")
     assert health.status_code == 200
     assert {name: check["ok"] for name, check in health.json()["checks"].items()} == {"temporal": True, "registry": True}
+    ready = await stack.http.get("/readyz")  # /healthz is readiness's deprecated name: the same answer
+    assert ready.status_code == 200 and ready.json() == health.json()
+    assert (await stack.http.get("/livez")).json() == {"status": "ok", "checks": {"loop": {"ok": True, "detail": "answering"}}}
+    document = (await stack.http.get("/openapi.json")).json()
+    assert document["paths"]["/healthz"]["get"]["deprecated"] is True
     metrics = (await stack.http.get("/metrics")).text
     assert 'filings_api_requests_total{method="GET",route="/healthz",status="200"}' in metrics
 
 
-async def test_a_broken_calendar_file_is_refused_naming_it_and_nothing_is_signalled(started: Stack):
+async def test_broken_calendar_data_is_refused_naming_it_and_nothing_is_signalled(started: Stack):
+    """The refresh loads what every worker reads, the registry's overrides: a row that does not
+    validate (written by hand, not by `filings calendar import`) is a 422 naming its year."""
     stack = started
     operator = stack.auth(Role.OPERATOR)
-    calendar_dir = stack.settings.calendar_path
-    calendar_dir.mkdir(parents=True, exist_ok=True)
-    broken = calendar_dir / "2031.json"
-    broken.write_text(json.dumps({"year": 2031, "holidays": ["2031-02-30"], "workdays": []}), encoding="utf-8")
+    url = stack.settings.registry_database_url
+    engine = create_engine(url)
     try:
+        with engine.begin() as c:
+            c.execute(calendar_overrides.insert().values(
+                year=2031, holidays='["2031-02-30"]', workdays="[]", source="by hand", checksum="0" * 64, version=1,
+                imported_at=datetime.now(UTC)))
         refused = await stack.http.post("/v1/calendar/refresh", headers=operator | key())
         assert refused.status_code == 422, refused.text
-        assert "2031.json" in refused.json()["errors"][0]["message_en"]
+        assert "year 2031" in refused.json()["errors"][0]["message_en"]
+        with engine.begin() as c:
+            c.execute(calendar_overrides.delete())
     finally:
-        broken.unlink()
-    done = await stack.http.post("/v1/calendar/refresh", headers=operator | key())
-    assert done.status_code == 200, done.text
-    assert done.json()["calendar_version"] == BusinessCalendar(calendar_dir).version
+        engine.dispose()
+    store = CalendarOverrideStore(url)
+    try:
+        store.import_overrides([CalendarOverride(year=2031, holidays=[date(2031, 1, 1)], source="test notice")])
+        done = await stack.http.post("/v1/calendar/refresh", headers=operator | key())
+        assert done.status_code == 200, done.text
+        assert done.json()["calendar_version"] == BusinessCalendar(store).version != BusinessCalendar().version
+    finally:
+        store.close()
+        engine = create_engine(url)
+        with engine.begin() as c:  # the module's other tests run on the official calendar
+            c.execute(calendar_overrides.delete())
+        engine.dispose()
     assert done.json()["signalled"] == len(done.json()["filings"])

@@ -14,8 +14,11 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 #: What an operator's `.env` gives the variables the stack requires (`${VAR:?...}`).
 SAMPLE_ENV = {"FILINGS_BUILD_ID": "b1"}
-#: Where compose mounts a service's secrets inside its container.
+#: Where compose mounts a service's secrets inside its container (and deploy/k8s its pods').
 SECRETS_DIR = "/run/secrets"
+#: A variable by this name holds a secret: it must never be given a value in a manifest
+#: (docker-compose.yml, deploy/k8s), only a file (tests/unit/test_k8s_manifests.py shares it).
+SECRET_NAME = re.compile(r"PASSWORD|PASSWD|PWD|SECRET|TOKEN|_KEYS$|ACCESS_KEY")
 
 _VARIABLE = re.compile(r"\$(?:\$|\{(\w+)(?:(:?[-?])([^}]*))?\}|(\w+))")
 
@@ -67,6 +70,18 @@ def secret_files(compose: dict[str, Any]) -> dict[str, Path]:
     return {name: (ROOT / spec["file"]).resolve() for name, spec in compose["secrets"].items()}
 
 
+def secret_mounts(service: dict[str, Any]) -> dict[str, str]:
+    """The service's secrets as compose mounts them: file name under /run/secrets -> secret
+    (the short form mounts a secret under its own name, the long form under its `target`)."""
+    mounts: dict[str, str] = {}
+    for entry in service.get("secrets", []) or []:
+        if isinstance(entry, str):
+            mounts[entry] = entry
+        else:
+            mounts[entry.get("target") or entry["source"]] = entry["source"]
+    return mounts
+
+
 def depends_on(service: dict[str, Any]) -> dict[str, str]:
     """Dependency -> condition (`service_started` for the short form)."""
     deps = service.get("depends_on", {}) or {}
@@ -76,8 +91,10 @@ def depends_on(service: dict[str, Any]) -> dict[str, str]:
 
 
 def one_shot(service: dict[str, Any]) -> bool:
-    """A job that runs to completion on every `up` (schema, roles, bucket, migrations)."""
-    return str(service.get("restart", "")).startswith("on-failure")
+    """A job that runs to completion on every `up` (schema, roles, bucket, migrations, making
+    the build current): retried on failure, or never restarted (`"no"`: it waits by itself)."""
+    restart = str(service.get("restart", ""))
+    return restart.startswith("on-failure") or restart == "no"
 
 
 def volume_sources(service: dict[str, Any]) -> dict[str, str]:

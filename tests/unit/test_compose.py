@@ -29,6 +29,7 @@ from engine.settings import Settings, env_vars
 from filing.provinces import find_province
 from tests.unit.compose_file import (
     ROOT,
+    SECRET_NAME,
     SECRETS_DIR,
     MissingVariable,
     depends_on,
@@ -38,6 +39,7 @@ from tests.unit.compose_file import (
     load,
     one_shot,
     secret_files,
+    secret_mounts,
     volume_sources,
 )
 from workflows import search_attributes as sa
@@ -48,16 +50,13 @@ SPEC_SEARCH_ATTRIBUTES = {
     "SlaBreached": "Bool", "DeadlineProvisional": "Bool", "StageDeadline": "Datetime", "FilingAttempt": "Int",
 }
 #: The services running the engine's image, and what each may hold.
-ENGINE_SERVICES = ("worker", "worker-previous", "service", "codec-server", "registry-migrate")
+ENGINE_SERVICES = ("worker", "worker-previous", "service", "codec-server", "registry-migrate", "set-current-version")
 #: Variables the Temporal server image renders its configuration from (temporalio/temporal
 #: docker/config_template_embedded.yaml), the ones this stack sets.
 TEMPORAL_SERVER_VARIABLES = {
     "DB", "DB_PORT", "POSTGRES_SEEDS", "POSTGRES_USER", "POSTGRES_PWD", "BIND_ON_IP",
     "DYNAMIC_CONFIG_FILE_PATH", "NUM_HISTORY_SHARDS", "PROMETHEUS_ENDPOINT",
 }
-#: Read by the engine's libraries rather than its settings: libpq's password for the registry
-#: (the URL holds none) and boto3's credentials for the material store.
-LIBRARY_VARIABLES = {"PGPASSWORD", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 ROLES = {"applicant", "platform_reviewer", "province_reviewer", "verification_site", "operator"}
 DEPLOY = ROOT / "deploy"
 
@@ -82,11 +81,11 @@ def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def mount_secrets(compose: dict[str, Any], service: dict[str, Any], made: Path, run: Path) -> Path:
     """/run/secrets as compose fills it for one service: its declared secrets only, each under
-    its secret's name, with the content of the host file the top level names."""
+    its target name (default: the secret's), with the content of the host file the top level names."""
     run.mkdir(parents=True, exist_ok=True)
     files = secret_files(compose)
-    for name in service.get("secrets", []):
-        (run / name).write_bytes((made / files[name].name).read_bytes())
+    for target, name in secret_mounts(service).items():
+        (run / target).write_bytes((made / files[name].name).read_bytes())
     return run
 
 
@@ -115,6 +114,19 @@ def test_every_dependency_exists_and_jobs_finish_before_their_users(services):
     assert depends_on(services["registry-migrate"]) == {"postgres-init": "service_completed_successfully"}
     assert depends_on(services["service"])["keycloak"] == "service_healthy"
     assert services["registry-migrate"]["command"] == ["filings", "registry", "migrate"]
+
+
+def test_the_build_is_made_current_once_its_workers_are_healthy_on_every_up(services):
+    """Workers poll as a version of their deployment; until one is current no filing moves
+    (issue 20). The job runs the image's own build id, after the workers are healthy, once."""
+    job = services["set-current-version"]
+    assert depends_on(job) == {"worker": "service_healthy"}
+    assert job["command"][:3] == ["python", "-m", "engine.set_current_version"]
+    assert job["restart"] == "no" and one_shot(job) and "secrets" not in job
+    assert job["image"] == services["worker"]["image"] and job["build"] == services["worker"]["build"]
+    env, worker = environment(job), environment(services["worker"])
+    for shared in ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "FILINGS_TASK_QUEUE", "FILINGS_DEPLOYMENT_NAME"):
+        assert env[shared] == worker[shared], shared
 
 
 def test_the_setup_job_registers_exactly_the_specs_search_attributes(services):
@@ -244,12 +256,11 @@ def test_the_alert_rules_are_well_formed_and_watch_what_matters(services):
 
 # --- secrets ------------------------------------------------------------------------------
 
-SECRET_NAME = re.compile(r"PASSWORD|PASSWD|PWD|SECRET|TOKEN|_KEYS$|ACCESS_KEY")
 
 
 def test_no_secret_is_an_environment_value(services):
     for name, service in services.items():
-        declared = set(service.get("secrets", []))
+        declared = set(secret_mounts(service))
         for variable, value in environment(service).items():
             if variable.endswith("_FILE"):
                 assert value.startswith(f"{SECRETS_DIR}/"), f"{name}: {variable} must name a mounted secret"
@@ -262,7 +273,7 @@ def test_no_secret_is_an_environment_value(services):
 def test_each_service_holds_only_the_secrets_it_needs(compose, services):
     holders: dict[str, set[str]] = {}
     for name, service in services.items():
-        for secret in service.get("secrets", []):
+        for secret in secret_mounts(service).values():
             assert secret in compose["secrets"], f"{name}: unknown secret {secret}"
             holders.setdefault(secret, set()).add(name)
     assert holders.pop("sms_hmac_keys") == {"worker", "worker-previous"}  # SPEC §9: workers only
@@ -274,7 +285,9 @@ def test_each_service_holds_only_the_secrets_it_needs(compose, services):
     assert holders.pop("minio_root_user") == holders.pop("minio_root_password") == {"minio", "minio-setup"}
     assert holders.pop("s3_access_key_id") == holders.pop("s3_secret_access_key") == {
         "minio-setup", "worker", "worker-previous", "service"}
-    assert holders.pop("keycloak_admin_password") == holders.pop("oidc_client_secret") == {"keycloak"}
+    assert holders.pop("keycloak_admin_password") == {"keycloak"}
+    assert holders.pop("keycloak_db_password") == {"postgres-init", "keycloak"}
+    assert holders.pop("oidc_client_secret") == {"keycloak", "service"}  # the realm's client and the console
     assert holders.pop("temporal_ui_client_secret") == {"keycloak", "temporal-ui"}
     assert holders == {}, f"secrets nobody should hold: {holders}"
 
@@ -343,9 +356,14 @@ def test_the_entrypoint_refuses_a_missing_or_ambiguous_secret_by_name(tmp_path, 
 
 
 def settings_inside(env: dict[str, str], secrets: Path) -> dict[str, Any]:
-    """What the process would load: the entrypoint runs, then the engine's own settings."""
+    """What the process would load: the image has no entrypoint script, the command starts with
+    the service's environment and its secrets mounted (here at `secrets`, FILINGS_SECRETS_DIR),
+    and the settings read the files. No secret may be in the process's environment."""
     probe = (
         "import json, os; from engine.settings import Settings; s = Settings()\n"
+        "environ = open('/proc/self/environ', 'rb').read().decode()\n"
+        "leaked = [p.name for p in __import__('pathlib').Path(os.environ['FILINGS_SECRETS_DIR']).iterdir()"
+        " if p.read_text().strip() in environ]\n"
         "def has(f):\n"
         "    try: return f() is not None\n"
         "    except Exception: return False\n"
@@ -357,30 +375,36 @@ def settings_inside(env: dict[str, str], secrets: Path) -> dict[str, Any]:
         "print(json.dumps({'address': s.temporal_address, 'payload': has(s.payload_keyring),"
         " 'sms': has(s.sms_code_keys), 'codec_token': s.codec_token is not None,"
         " 's3_key': s3_key(s),"
-        " 'registry': s.registry_url, 'pgpassword': bool(os.environ.get('PGPASSWORD')),"
+        " 'registry': s.registry_url, 'registry_password': s.registry_password is not None, 'leaked': leaked,"
         " 'cors': s.codec_cors_origin, 'api': s.api.model_dump(mode='json'), 'store': s.adapters.material_store,"
         " 'deployment': s.deployment_name, 'build_id': s.build_id, 'grace': s.shutdown_grace.total_seconds(),"
         " 'health': s.health_port, 'metrics': s.metrics_port}))\n"
     )
-    done = run_entrypoint({**env, "FILINGS_DATA_DIR": str(secrets.parent / "data")}, secrets, sys.executable, "-c", probe)
+    clean = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **env, "FILINGS_SECRETS_DIR": str(secrets),
+             "FILINGS_DATA_DIR": str(secrets.parent / "data")}
+    done = subprocess.run([sys.executable, "-c", probe], env=clean, capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    loaded = json.loads(done.stdout)
+    assert loaded.pop("leaked") == [], "a secret is in the process's environment"
+    return loaded
 
 
 @pytest.mark.parametrize("name", ENGINE_SERVICES)
 def test_an_engine_services_environment_is_valid_configuration(compose, services, secrets_dir, tmp_path, name):
     env = environment(services[name])
-    known = set(env_vars()) | LIBRARY_VARIABLES
+    known = set(env_vars())
     for variable in env:
-        setting = variable.removesuffix("_FILE") if variable != "FILINGS_KEYS_FILE" else variable
-        assert setting in known, f"{name}: {variable} is read by nothing"
+        assert variable in known, f"{name}: {variable} is read by nothing"
+    named = {value.removeprefix(f"{SECRETS_DIR}/") for variable, value in env.items() if variable.endswith("_FILE")}
+    for target, secret in secret_mounts(services[name]).items():  # each secret file is a setting, by name
+        assert target.upper() in known or target in named, f"{name}: secret {secret} mounted as {target}, which no setting reads"
     assert "FILINGS_BUILD_ID" not in env, "the build id comes from the image, never from compose"
     loaded = settings_inside(env, mount_secrets(compose, services[name], secrets_dir, tmp_path / "run-secrets"))
     if name in ("worker", "worker-previous", "service", "registry-migrate"):
-        assert loaded["registry"] == "postgresql+psycopg://filings@postgresql:5432/filings" and loaded["pgpassword"]
+        assert loaded["registry"] == "postgresql+psycopg://filings@postgresql:5432/filings" and loaded["registry_password"]
     mounted = tmp_path / "run-secrets"
-    if "s3_access_key_id" in services[name].get("secrets", []):
-        assert loaded["s3_key"] == (mounted / "s3_access_key_id").read_text().strip()
+    if "s3_access_key_id" in secret_mounts(services[name]).values():
+        assert loaded["s3_key"] == (mounted / "filings_s3__access_key_id").read_text().strip()
     if name in ("worker", "worker-previous"):
         assert loaded["payload"] and loaded["sms"] and loaded["store"] == "s3"
         assert loaded["address"] == "temporal:7233" and loaded["deployment"] == "icp-filings"
@@ -388,7 +412,7 @@ def test_an_engine_services_environment_is_valid_configuration(compose, services
         stop = timedelta(seconds=int(str(service["stop_grace_period"]).rstrip("s")))
         assert stop > timedelta(seconds=loaded["grace"] + 5)  # the grace plus the worker's own margin
         assert {str(p) for p in service["expose"]} == {str(loaded["metrics"]), str(loaded["health"])}
-        assert service["healthcheck"]["test"] == ["CMD", "python", "-m", "engine.health"]
+        assert service["healthcheck"]["test"][:3] == ["CMD", "bash", "-c"]  # no Python started per probe
     if name == "service":
         assert loaded["payload"] and not loaded["sms"] and loaded["store"] == "s3"
         assert loaded["api"]["host"] == "0.0.0.0" and loaded["api"]["auth"] == "oidc"
@@ -445,7 +469,8 @@ def test_the_service_trusts_the_issuer_its_tokens_carry(services, realm):
                  if m["protocolMapper"] == "oidc-audience-mapper"]
     assert audiences == [service["FILINGS_API__AUDIENCE"]] == ["icp-filings"]
     settings = Settings(api={"auth": "oidc", "issuer": issuer, "audience": "icp-filings",
-                             "jwks_url": service["FILINGS_API__JWKS_URL"]})
+                             "jwks_url": service["FILINGS_API__JWKS_URL"]},
+                        console={"oidc_client_id": service["FILINGS_CONSOLE__OIDC_CLIENT_ID"]})
     assert settings.api.role_claim == "role" and settings.api.appids_claim == "appids"
 
 
@@ -477,6 +502,68 @@ def test_the_realm_gives_each_role_a_user_and_puts_the_attributes_in_the_token(r
     assert "unmanagedAttributePolicy" not in profile  # no attribute outside the profile
     assert granted["appids"]["multivalued"] is True
     assert set(granted["role"]["validations"]["options"]["options"]) == ROLES
+
+
+def test_keycloak_runs_in_production_mode_on_its_own_database_and_imports_the_realm_once(
+        compose, services, secrets_dir, tmp_path):
+    keycloak = services["keycloak"]
+    env = environment(keycloak)
+    command = keycloak["command"]
+    assert command[0] == "start" and "start-dev" not in command and "--import-realm" in command
+    # --import-realm skips a realm the database already holds: imported on the first `up` only,
+    # so a recreated container keeps the realm, its users and its signing keys (in PostgreSQL).
+    assert not any(arg.startswith("--override") or "OVERWRITE" in arg for arg in command)
+    assert not any(target.startswith("/opt/keycloak/data") and not target.startswith("/opt/keycloak/data/import/")
+                   for target in volume_sources(keycloak)), "Keycloak's state lives in its database, not the container"
+    assert env["KC_DB"] == "postgres"
+    host, database = re.fullmatch(r"jdbc:postgresql://([\w-]+):5432/(\w+)", env["KC_DB_URL"]).groups()
+    assert host == "postgresql" and database == "keycloak" != "filings"
+    assert env["KC_DB_USERNAME"] == "keycloak" and env["KC_DB_PASSWORD_FILE"] == f"{SECRETS_DIR}/keycloak_db_password"
+    assert depends_on(keycloak)["postgres-init"] == "service_completed_successfully"
+    # The init job creates that role, owning that database, with the password of the same secret.
+    init = services["postgres-init"]
+    script = host_path(init, init["entrypoint"][-1])
+    assert script is not None and re.search(r"^owns keycloak KEYCLOAK_DB_PASSWORD keycloak$",
+                                            script.read_text(encoding="utf-8"), re.MULTILINE)
+    assert environment(init)["KEYCLOAK_DB_PASSWORD_FILE"] == env["KC_DB_PASSWORD_FILE"]
+    # Keycloak's own start reads KC_DB_PASSWORD, which the entrypoint fills from the secret.
+    assert keycloak["entrypoint"][1] == "/deploy/entrypoint.sh" and host_path(keycloak, "/deploy/entrypoint.sh") == DEPLOY / "entrypoint.sh"
+    mounted = mount_secrets(compose, keycloak, secrets_dir, tmp_path / "run-secrets")
+    done = run_entrypoint(env, mounted, "sh", "-c", 'test "$KC_DB_PASSWORD" = "$(cat "$0")"',
+                          str(secrets_dir / "keycloak_db_password"))
+    assert done.returncode == 0, done.stderr
+    # Production mode needs a fixed hostname, and here plain HTTP on the local network.
+    assert env["KC_HOSTNAME"] == "http://localhost:8180" and env["KC_HTTP_ENABLED"] == "true"
+
+
+def test_the_consoles_login_discovers_inside_the_network_as_the_realms_client_with_its_secret_file(
+        compose, services, realm, secrets_dir, tmp_path):
+    service, keycloak = services["service"], environment(services["keycloak"])
+    env = environment(service)
+    (client,) = [c for c in realm["clients"] if c["clientId"] == env["FILINGS_CONSOLE__OIDC_CLIENT_ID"]]
+    assert client["clientId"] == "icp-filings-service" != env["FILINGS_API__AUDIENCE"]
+    assert client["standardFlowEnabled"] and client["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert any(re.fullmatch(uri.replace("*", ".*"), "http://localhost:8400/login/callback") for uri in client["redirectUris"])
+    # Discovery on Keycloak's internal address, for the realm whose issuer the service checks.
+    assert env["FILINGS_CONSOLE__OIDC_DISCOVERY_URL"] == (
+        f"http://keycloak:8080/realms/{realm['realm']}/.well-known/openid-configuration")
+    assert env["FILINGS_API__ISSUER"] == f"{keycloak['KC_HOSTNAME']}/realms/{realm['realm']}"
+    assert keycloak["KC_HOSTNAME_BACKCHANNEL_DYNAMIC"] == "true"  # the token endpoint it names stays internal
+    # The client's secret: one secret for both sides; the service reads it as the file of its
+    # setting (FILINGS_SECRETS_DIR), so it is in no environment.
+    placeholder = re.fullmatch(r"\$\{(\w+)\}", client["secret"])
+    assert placeholder and keycloak[f"{placeholder.group(1)}_FILE"] == f"{SECRETS_DIR}/oidc_client_secret"
+    assert secret_mounts(service)["filings_console__oidc_client_secret"] == "oidc_client_secret"
+    assert "FILINGS_CONSOLE__OIDC_CLIENT_SECRET" not in env
+    mounted = mount_secrets(compose, service, secrets_dir, tmp_path / "run-secrets")
+    probe = ("import os, sys; from engine.settings import Settings; c = Settings().console\n"
+             "print(c.oidc_client_id, c.discovery_url('x'), c.oidc_client_secret.get_secret_value() == open(sys.argv[1]).read().strip())")
+    done = subprocess.run([sys.executable, "-c", probe, str(secrets_dir / "oidc_client_secret")],
+                          env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), **env, "FILINGS_SECRETS_DIR": str(mounted),
+                               "FILINGS_DATA_DIR": str(tmp_path / "data")},
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["icp-filings-service", env["FILINGS_CONSOLE__OIDC_DISCOVERY_URL"], "True"]
 
 
 def test_the_web_ui_lets_operators_in_through_the_provider_and_holds_no_codec_token(
@@ -587,12 +674,14 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def endpoint() -> Iterator[tuple[int, dict[str, int]]]:
-    """An HTTP server on a free port answering every GET with the status in `state`."""
-    state = {"status": 200}
+def endpoint() -> Iterator[tuple[int, dict[str, Any]]]:
+    """An HTTP server on a free port answering every GET with the status in `state`; the
+    paths asked are in `state["paths"]`."""
+    state: dict[str, Any] = {"status": 200, "paths": []}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            state["paths"].append(self.path)
             self.send_response(state["status"])
             self.send_header("Content-Length", "2")
             self.end_headers()
@@ -629,8 +718,11 @@ def test_the_workers_healthcheck_asks_its_health_endpoint(services, endpoint, tm
     check = {"env": {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT),
                      **env}, "cwd": ROOT, "capture_output": True, "timeout": 30}
     assert subprocess.run(command, **check).returncode == 0
+    assert state["paths"] == ["/readyz"]  # readiness; liveness is the watchdog's (and Kubernetes' /livez)
     state["status"] = 503
     assert subprocess.run(command, **check).returncode == 1
+    nobody = {**check, "env": {**check["env"], "FILINGS_HEALTH_PORT": str(free_port())}}
+    assert subprocess.run(command, **nobody).returncode != 0
 
 
 @pytest.mark.parametrize(("name", "port"), [("service", 8400), ("keycloak", 9000)])
@@ -638,6 +730,7 @@ def test_healthchecks_tell_a_healthy_endpoint_from_a_failing_or_absent_one(servi
     live_port, state = endpoint
     command = healthcheck(services[name], (port, live_port))
     assert subprocess.run(command, timeout=30).returncode == 0
+    assert state["paths"] == [{"service": "/readyz", "keycloak": "/health/ready"}[name]]
     state["status"] = 503
     assert subprocess.run(command, timeout=30, capture_output=True).returncode != 0
     nobody = healthcheck(services[name], (port, free_port()))

@@ -86,6 +86,43 @@ def test_a_shared_directory_is_never_tightened(tmp_path):
     assert mode(shared) == 0o1777
 
 
+def test_a_group_shared_mount_is_kept_for_its_group_and_closed_to_others(tmp_path, capsys):
+    """A Kubernetes volume for the pod's `fsGroup` (set-group-id, 2775): the engine starts on it,
+    the group keeps its access, others lose theirs."""
+    configure_logging("INFO", "json")
+    data = tmp_path / "volume"
+    data.mkdir()
+    data.chmod(0o2775)
+    (data / "sms-outbox.jsonl").write_text("{}\n")
+    assert ensure_private_dir(data) == data
+    assert mode(data) == 0o2770
+    assert (data / "sms-outbox.jsonl").read_text() == "{}\n"
+    ensure_private_dir(data)  # the next start: nothing to do
+    assert mode(data) == 0o2770
+    private = ensure_private_dir(data / "materials")  # what the engine makes inside stays its own
+    assert mode(private) == 0o700
+    assert '"now": "2770"' in capsys.readouterr().err
+
+
+def test_a_group_mount_the_engine_does_not_own_is_used_unless_anyone_may_write(tmp_path, monkeypatch):
+    """Owned by root, shared through the pod's group: chmod is refused (simulated here, where the
+    tests may run as root), and the mount is used as it is, unless it is writable by anyone."""
+    data = tmp_path / "volume"
+    data.mkdir()
+
+    def not_the_owner(self: Path, mode: int) -> None:
+        raise PermissionError(1, "Operation not permitted", str(self))
+
+    data.chmod(0o2775)
+    monkeypatch.setattr(Path, "chmod", not_the_owner)
+    assert ensure_private_dir(data) == data and mode(data) == 0o2775
+    monkeypatch.undo()
+    data.chmod(0o2777)
+    monkeypatch.setattr(Path, "chmod", not_the_owner)
+    with pytest.raises(DataDirError, match="FILINGS_DATA_DIR: .* writable by anyone.*fsGroup"):
+        ensure_private_dir(data)
+
+
 def test_the_worker_makes_its_data_dir_owner_only_before_anything_else(tmp_path):
     """`python worker.py` on a fresh machine: the data dir exists, owner-only, even when
     the worker cannot go further (here: no server at TEMPORAL_ADDRESS)."""

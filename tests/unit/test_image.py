@@ -72,10 +72,12 @@ def test_the_image_is_slim_non_root_healthchecked_and_carries_its_build_id():
     (base,) = [args for op, args in ops if op == "ARG" and args.startswith("PYTHON_IMAGE=")]
     assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11\.\d+-slim-\w+", base)
     assert ("USER", "10001:10001") in ops
-    assert any(op == "HEALTHCHECK" and '"engine.health"' in args for op, args in ops)
+    (check,) = [args for op, args in ops if op == "HEALTHCHECK"]
+    assert '["bash", "-c", ' in check and "GET /readyz" in check  # readiness, no Python started per probe
     assert ("CMD", '["python", "-m", "worker"]') in ops and ("STOPSIGNAL", "SIGTERM") in ops
-    assert ("ENTRYPOINT", '["/bin/sh", "/usr/local/bin/filings-entrypoint"]') in ops
-    assert ("COPY", "deploy/entrypoint.sh /usr/local/bin/filings-entrypoint") in ops
+    # No shell entrypoint turning secret files into variables: the settings read the files.
+    assert not [args for op, args in ops if op == "ENTRYPOINT"]
+    assert not any("entrypoint" in args for op, args in ops if op == "COPY")
     # Worker Versioning: one build id per image, required, in the environment and a label.
     final = DOCKERFILE.rsplit("\nFROM ", 1)[1]
     assert "ARG BUILD_ID" in final and 'test -n "${BUILD_ID}"' in final
@@ -143,7 +145,9 @@ def test_the_lock_says_how_it_is_refreshed():
     assert any("deploy/refresh-lock.sh" in line for line in header)
     script = (ROOT / "deploy" / "refresh-lock.sh").read_text(encoding="utf-8")
     assert "--generate-hashes" in script and "--only-binary :all:" in script and "pyproject.toml" in script
-    assert "--extra" not in script and "--all-extras" not in script
+    # The image's lock holds no extra; the extras go to requirements-test.lock (tests/unit/test_lock.py).
+    image_lock = script.split("--output-file requirements.lock", 1)[0].rsplit('"$uv" pip compile', 1)[1]
+    assert "--extra" not in image_lock and "--all-extras" not in image_lock
 
 
 # --- pulled images ---------------------------------------------------------------------------

@@ -93,6 +93,9 @@ CASES: dict[str, tuple[str, dict[str, str], Callable[[Settings], Any], Any]] = {
     "FILINGS_PAYLOAD_KEYS": (RING, {}, lambda s: s.payload_keyring().current, "k9"),
     "FILINGS_SMS_HMAC_KEYS": (RING, {}, lambda s: s.sms_hmac_keys.current, "k9"),
     "FILINGS_KEYS_FILE": ("/run/secrets/keys.json", {}, lambda s: s.keys_path, Path("/run/secrets/keys.json")),
+    "FILINGS_SECRETS_DIR": ("/var/run/filings-secrets", {}, lambda s: s.secrets_dir, Path("/var/run/filings-secrets")),
+    "FILINGS_REGISTRY_PASSWORD": ("pa ss@1", {"FILINGS_REGISTRY_URL": "postgresql+psycopg://filings@db/filings"},
+                                  lambda s: s.registry_database_url, "postgresql+psycopg://filings:pa%20ss%401@db/filings"),
     "FILINGS_CODEC_TOKEN": ("s3cret", {}, lambda s: s.codec_token.get_secret_value(), "s3cret"),
     "FILINGS_CODEC_HOST": ("0.0.0.0", {}, lambda s: s.codec_host, "0.0.0.0"),
     "FILINGS_CODEC_PORT": ("9081", {}, lambda s: s.codec_port, 9081),
@@ -129,6 +132,19 @@ CASES: dict[str, tuple[str, dict[str, str], Callable[[Settings], Any], Any]] = {
     "FILINGS_S3__REGION": ("cn-north-1", {}, lambda s: s.s3.region, "cn-north-1"),
     "FILINGS_S3__ACCESS_KEY_ID": ("AK", {}, lambda s: s.s3.access_key_id.get_secret_value(), "AK"),
     "FILINGS_S3__SECRET_ACCESS_KEY": ("SK", {}, lambda s: s.s3.secret_access_key.get_secret_value(), "SK"),
+    **{
+        f"FILINGS_WEBHOOK__{port.upper()}_URL": (f"https://{port}.example.cn/hook", {},
+                                                 lambda s, p=port: s.webhook.url_for(p), f"https://{port}.example.cn/hook")
+        for port in ("sms_gateway", "notifier", "review_desk")
+    },
+    "FILINGS_WEBHOOK__SECRET": ("s" * 32, {}, lambda s: s.webhook.secret_for("notifier").get_secret_value(), "s" * 32),
+    **{
+        f"FILINGS_WEBHOOK__{port.upper()}_SECRET": ("o" * 40, {"FILINGS_WEBHOOK__SECRET": "s" * 32},
+                                                    lambda s, p=port: s.webhook.secret_for(p).get_secret_value(), "o" * 40)
+        for port in ("sms_gateway", "notifier", "review_desk")
+    },
+    "FILINGS_WEBHOOK__TIMEOUT": ("3", {}, lambda s: s.webhook.timeout, timedelta(seconds=3)),
+    "FILINGS_WEBHOOK__CONNECT_TIMEOUT": ("PT0.5S", {}, lambda s: s.webhook.connect_timeout, timedelta(milliseconds=500)),
     "FILINGS_API_URL": ("http://filings.internal:8400", {}, lambda s: s.api_url, "http://filings.internal:8400"),
     "FILINGS_SMS_RATE_PER_SECOND": ("5", {}, lambda s: s.sms_rate_per_second, 5.0),
     "FILINGS_DEPLOYMENT_NAME": ("icp", {}, lambda s: s.deployment_name, "icp"),
@@ -137,7 +153,8 @@ CASES: dict[str, tuple[str, dict[str, str], Callable[[Settings], Any], Any]] = {
     "FILINGS_API__PORT": ("18400", {}, lambda s: s.api.port, 18400),
     "FILINGS_API__ALLOWED_HOSTS": ("filings.example.cn, *.corp.example", {}, lambda s: s.allowed_hosts(),
                                    ["filings.example.cn", "*.corp.example"]),
-    "FILINGS_API__AUTH": ("oidc", {"FILINGS_API__JWKS_URL": "https://idp.example/jwks"}, lambda s: s.api.auth, "oidc"),
+    "FILINGS_API__AUTH": ("oidc", {"FILINGS_API__JWKS_URL": "https://idp.example/jwks",
+                                   "FILINGS_CONSOLE__OIDC_CLIENT_ID": "icp-filings-service"}, lambda s: s.api.auth, "oidc"),
     "FILINGS_API__SIGNING_KEY": ("/run/secrets/api.pem", {}, lambda s: s.api.signing_key_path(s.data_dir),
                                  Path("/run/secrets/api.pem")),
     "FILINGS_API__ISSUER": ("https://idp.example/realms/x", {}, lambda s: s.api.issuer, "https://idp.example/realms/x"),
@@ -162,6 +179,10 @@ CASES: dict[str, tuple[str, dict[str, str], Callable[[Settings], Any], Any]] = {
     "FILINGS_API__LIST_LIMIT": ("500", {}, lambda s: s.api.list_limit, 500),
     "FILINGS_CONSOLE__OIDC_CLIENT_ID": ("console", {}, lambda s: s.console.oidc_client_id, "console"),
     "FILINGS_CONSOLE__OIDC_CLIENT_SECRET": ("s3", {}, lambda s: s.console.oidc_client_secret.get_secret_value(), "s3"),
+    "FILINGS_CONSOLE__OIDC_DISCOVERY_URL": (
+        "http://keycloak:8080/realms/x/.well-known/openid-configuration", {},
+        lambda s: s.console.discovery_url("https://idp.example/realms/x"),
+        "http://keycloak:8080/realms/x/.well-known/openid-configuration"),
     "FILINGS_CONSOLE__OIDC_SCOPES": ("openid", {}, lambda s: s.console.oidc_scopes, "openid"),
     "FILINGS_CONSOLE__OIDC_DISCOVERY_CACHE": ("60", {}, lambda s: s.console.oidc_discovery_cache, timedelta(minutes=1)),
     "FILINGS_CONSOLE__OIDC_TIMEOUT": ("PT2S", {}, lambda s: s.console.oidc_timeout, timedelta(seconds=2)),
@@ -206,6 +227,9 @@ INVALID = {
     "FILINGS_POLICY__HISTORY_BYTES_BEFORE_CONTINUE": "200000",  # below the floor: runs would spend themselves continuing
     "FILINGS_ADAPTERS__SMS_GATEWAY": "twilio",
     "FILINGS_ADAPTERS__NOTIFIER": "no_such_module:build",
+    "FILINGS_WEBHOOK__SMS_GATEWAY_URL": "sms-gateway.example.cn/send",  # no scheme
+    "FILINGS_WEBHOOK__SECRET": "short",
+    "FILINGS_WEBHOOK__TIMEOUT": "PT30S",  # longer than the activity's attempt
 }
 
 
@@ -228,6 +252,9 @@ def test_an_invalid_value_stops_the_process_naming_the_variable(variable, monkey
         ({"FILINGS_METRICS_PORT": "9465"}, "FILINGS_HEALTH_PORT"),
         ({"FILINGS_POLICY__PROVINCIAL_SLA_OVERRIDES": "not json"}, "FILINGS_POLICY"),
         ({"FILINGS_POLICY__PROVINCIAL_SLA_OVERRIDES": '{"冀": 500}'}, "FILINGS_POLICY__PROVINCIAL_SLA_OVERRIDES"),
+        ({"FILINGS_ADAPTERS__SMS_GATEWAY": "http", "FILINGS_WEBHOOK__SECRET": "s" * 32}, "FILINGS_WEBHOOK__SMS_GATEWAY_URL"),
+        ({"FILINGS_ADAPTERS__REVIEW_DESK": "http", "FILINGS_WEBHOOK__REVIEW_DESK_URL": "https://desk.example.cn/h"},
+         "FILINGS_WEBHOOK__SECRET"),
     ],
 )
 def test_inconsistent_values_are_named_too(given, named, monkeypatch, pem):

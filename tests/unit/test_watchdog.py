@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from engine.health import HealthServer
-from engine.watchdog import Watchdog, health_server_check
+from engine.watchdog import Watchdog, liveness_of
 
 TICK = timedelta(milliseconds=1)
 BOUND = 5.0  # seconds any scripted run may take; far above what it needs
@@ -138,21 +138,24 @@ async def test_the_first_check_waits_one_interval_for_the_worker_to_start():
     assert loop.time() - started >= 0.19
 
 
-async def test_it_follows_the_health_endpoint_verdict():
-    answers = iter([True, False, False])
+async def test_it_follows_liveness_so_a_temporal_outage_restarts_nothing():
+    """Readiness failing (Temporal down) never trips it: a restart would not bring Temporal back.
+    Liveness failing (the poll loops gone) does."""
+    polling = iter([True, True, True, False, False])
 
     async def temporal() -> tuple[bool, str]:
-        ok = next(answers)
-        return ok, "temporal:7233 serving" if ok else "temporal:7233 not serving"
+        return False, "temporal:7233 not serving"
 
-    async def worker() -> tuple[bool, str]:
-        return True, "polling icp-filings"
+    async def pollers() -> tuple[bool, str]:
+        alive = next(polling)
+        return alive, "poll loops running" if alive else "poll loops not running"
 
-    health = HealthServer("127.0.0.1", 0, {"temporal": temporal, "worker": worker})
+    health = HealthServer("127.0.0.1", 0, checks={"temporal": temporal}, liveness={"pollers": pollers})
     stop = asyncio.Event()
-    watchdog = Watchdog(health_server_check(health), stop, interval=TICK, failures=2)
+    watchdog = Watchdog(liveness_of(health), stop, interval=TICK, failures=2)
     await run_to_end(watchdog)
-    assert watchdog.tripped and watchdog.reason == "temporal: temporal:7233 not serving"
+    assert watchdog.tripped and watchdog.reason == "pollers: poll loops not running"
+    assert not (await health.report())[0]  # readiness failed throughout, and did not count
 
 
 @pytest.mark.parametrize(

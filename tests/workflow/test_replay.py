@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
 from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from engine.wiring import WORKFLOWS
-from filing.messages import FilingOutcome, Stage
-from filing.state import FilingInput
+from filing.messages import FilingOutcome, Stage, TimelineEntry
+from filing.state import FilingInput, FilingState
 from filing.ports import Channel
 from tests.histories import HISTORY_DIR, LEGACY_DIR, history_converter, workflow_id_for
 from tests.workflow.test_lifecycle import new_filing
@@ -169,3 +170,34 @@ async def test_sla_breach_notifies_the_applicant_in_app(env, engine):
     (notice,) = [n for n in filing.notifications() if n["event"] == "review_overdue"]
     assert notice["channels"] == ["in_app"] and notice["detail"] == "PLATFORM_REVIEW"
     assert [n["channels"] for n in filing.notifications() if n["event"] == "sla_breached"] == [["operator"]]
+
+
+# --- the clock of a wake-up read from a query's history ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "event"), [("sms_timeout.run1.json", "sms_timeout"), ("expiry.json", "expired"),
+                        ("platform_sla_breach.json", "sla_breached")])
+async def test_a_timer_read_from_a_query_history_is_stamped_when_it_was_due(name: str, event: str, monkeypatch):
+    """A status query dispatched before a timer fired and read after carries a history that ends
+    `TimerFired, WorkflowTaskScheduled`: the SDK wakes the workflow with the previous task's
+    start time. Seen in CI after a worker crash: a 12 s SMS window stamped `sms_timeout` 45 ms
+    after it opened. What the wake-up records is stamped no earlier than the timer's due instant."""
+    events = load(HISTORY_DIR / name).events
+    fired = next(i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED)
+    timer_id = events[fired].timer_fired_event_attributes.timer_id
+    started = next(e for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+                   and e.timer_started_event_attributes.timer_id == timer_id)
+    due = started.event_time.ToDatetime(UTC) + started.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+    assert events[fired + 1].event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED
+    cut = WorkflowHistory(workflow_id_for(HISTORY_DIR / name), list(events[: fired + 2]))
+
+    stamped: list[TimelineEntry] = []
+    record = FilingState.record
+    monkeypatch.setattr(FilingState, "record", lambda self, entry: (stamped.append(entry), record(self, entry))[1])
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=history_converter(), workflow_runner=UnsandboxedWorkflowRunner())
+    result = await replayer.replay_workflow(cut, raise_on_replay_failure=False)
+
+    assert result.replay_failure is None
+    at = next(e.at for e in stamped if e.event == event)
+    assert at >= due - timedelta(seconds=1), f"{event} stamped {at}, the timer was due at {due}"

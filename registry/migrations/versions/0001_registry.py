@@ -17,6 +17,8 @@ revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+#: The oldest code this schema serves (registry/migrate.py): the first.
+serves_code_from = "0001"
 
 _STATE_CHECK = "state IN ('ACTIVE', 'CANCELLED', 'ACCESS_CANCELLED')"
 _ACTIVE = sa.text("state = 'ACTIVE'")

@@ -14,6 +14,8 @@ revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
+#: Additive (expand): code of 0001 on runs on it.
+serves_code_from = "0001"
 
 
 def upgrade() -> None:

@@ -17,6 +17,8 @@ revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
+#: Additive (expand, a nullable column): code of 0001 on runs on it.
+serves_code_from = "0001"
 
 
 def upgrade() -> None:
