@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from filing.calendar import CalendarDataError, CalendarOverride, override_checksum
 from registry import migrate
-from registry.database import WRITES, create_registry_engine, describe, unavailable
+from registry.database import create_registry_engine, describe, in_transaction, unavailable
 from registry.tables import calendar_overrides as table
 
 T = TypeVar("T")
@@ -74,11 +74,7 @@ class CalendarOverrideStore:
 
     def _run(self, work: Callable[[Connection], T], *, writes: bool = False) -> T:
         try:
-            with self._engine.connect() as connection:
-                if writes:
-                    connection.execution_options(**{WRITES: True})
-                with connection.begin():
-                    return work(connection)
+            return in_transaction(self._engine, work, writes=writes)
         except DBAPIError as err:
             if "calendar_overrides" in str(err.orig) or getattr(err.orig, "sqlstate", None) == "42P01":
                 migrate.require_current(self.url)  # a schema behind says so, naming the fix

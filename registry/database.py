@@ -10,13 +10,13 @@ enforced. Error messages name the database with its password hidden.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
 from engine.datadir import ensure_private_database
 
@@ -28,6 +28,10 @@ SQLITE_BUSY_TIMEOUT = 30.0
 LOCK_TIMEOUT = "30s"
 #: Execution option marking a transaction that will write (SQLite: `BEGIN IMMEDIATE`).
 WRITES = "registry_writes"
+#: PostgreSQL's "try again" states: deadlock detected, serialization failure.
+RETRYABLE_STATES = frozenset({"40P01", "40001"})
+ATTEMPTS = 5
+T = TypeVar("T")
 
 
 class RegistryUnavailable(RuntimeError):
@@ -131,3 +135,22 @@ def serialize_on(connection: Connection, keys: Iterable[str]) -> None:
         return
     for key in sorted(set(keys)):
         connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+
+def in_transaction(engine: Engine, work: Callable[[Connection], T], *, writes: bool = False) -> T:
+    """`work` in one transaction (a write takes SQLite's lock at BEGIN: `WRITES`), run again
+    when PostgreSQL aborted it as a deadlock or serialization failure, up to `ATTEMPTS` times.
+    Every other error, and an `IntegrityError` (the caller's own race to answer), is raised."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with engine.connect() as connection:
+                if writes:
+                    connection.execution_options(**{WRITES: True})
+                with connection.begin():
+                    return work(connection)
+        except IntegrityError:
+            raise
+        except DBAPIError as err:
+            if getattr(err.orig, "sqlstate", None) not in RETRYABLE_STATES or attempt == ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")

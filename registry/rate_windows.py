@@ -22,12 +22,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from registry import migrate
-from registry.database import WRITES, create_registry_engine, unavailable
+from registry.database import create_registry_engine, in_transaction, unavailable
 from registry.tables import rate_limit_windows as table
 
-#: PostgreSQL's "try again" states (deadlock detected, serialization failure).
-_RETRYABLE = {"40P01", "40001"}
-_ATTEMPTS = 5
 #: Expired rows deleted per clean-up, at most once per `cleanup_every` seconds per instance.
 _CLEANUP_BATCH = 500
 
@@ -79,19 +76,12 @@ class SharedMovingWindows:
     def acquire(self, buckets: Mapping[str, Sequence[Window]]) -> Refused | None:
         """Count one entry in every bucket, or, when any of their windows is full, count
         nothing and say which and for how long (blocking: call it off the event loop)."""
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                with self._engine.connect() as connection:
-                    connection.execution_options(**{WRITES: True})
-                    with connection.begin():
-                        self._count(connection, buckets)
-                break
-            except _Full as full:  # rolled back: nothing counted
-                return full.refused
-            except DBAPIError as err:
-                if getattr(err.orig, "sqlstate", None) in _RETRYABLE and attempt < _ATTEMPTS:
-                    continue
-                self._raise(err)
+        try:
+            in_transaction(self._engine, lambda connection: self._count(connection, buckets), writes=True)
+        except _Full as full:  # rolled back: nothing counted
+            return full.refused
+        except DBAPIError as err:
+            self._raise(err)
         self._clean_up()
         return None
 

@@ -31,16 +31,12 @@ from filing.registry import (
 from registry import importer, migrate
 from registry import queries as q
 from registry.changes import Writer, people_context
-from registry.database import CONNECT_TIMEOUT, WRITES, create_registry_engine, describe, sqlite_path, unavailable
+from registry.database import CONNECT_TIMEOUT, create_registry_engine, describe, in_transaction, sqlite_path, unavailable
 from registry.numbers import key_of, service_number, subject_part
 from registry.tables import people_on_record
 
 T = TypeVar("T")
 log = structlog.get_logger("registry")
-
-#: PostgreSQL's "try again" states: deadlock detected, serialization failure.
-_RETRYABLE = {"40P01", "40001"}
-_ATTEMPTS = 5
 
 
 class LookupRefused(ValueError):
@@ -86,20 +82,12 @@ class SqlRegistry:
         return unavailable(self.url, err)
 
     def _run(self, work: Callable[[Connection], T], *, writes: bool) -> T:
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                with self._engine.connect() as connection:
-                    if writes:
-                        connection.execution_options(**{WRITES: True})
-                    with connection.begin():
-                        return work(connection)
-            except IntegrityError:
-                raise  # a caller's own business (the writer answers its races itself)
-            except DBAPIError as err:
-                if getattr(err.orig, "sqlstate", None) in _RETRYABLE and attempt < _ATTEMPTS:
-                    continue
-                raise self._failure(err) from None
-        raise AssertionError("unreachable")
+        try:
+            return in_transaction(self._engine, work, writes=writes)
+        except IntegrityError:
+            raise  # a caller's own business (the writer answers its races itself)
+        except DBAPIError as err:
+            raise self._failure(err) from None
 
     async def _read(self, work: Callable[[Connection], T]) -> T:
         return await asyncio.to_thread(self._run, work, writes=False)
