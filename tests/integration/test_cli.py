@@ -122,8 +122,15 @@ async def stack(dev_env, tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
     calendar = SwitchableCalendar(settings.calendar_path)
     # The in-process CLI's output is captured by swapping sys.stdout/stderr for the whole process:
     # the worker's log lines go to the real stderr meanwhile.
+    # A chain of its own: the engine's (if a test in this process configured it) ends in stdlib's
+    # formatter and names stdlib loggers, which a print logger is not; and nothing is cached, so
+    # no logger keeps this print logger once the module's tests are over.
     saved = structlog.get_config()
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    structlog.processors.JSONRenderer(ensure_ascii=False)],
+        wrapper_class=structlog.BoundLogger, logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False)
     try:
         async with Workers(dev_env.client, settings, engine_activities(settings, calendar)):
             port = free_ports(1)[0]
