@@ -5,7 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # What the tests start from Debian's packages (SPEC §11 registry on PostgreSQL, §13 console in Chromium).
 SYSTEM_STAMP := $(VENV)/.system-installed
-DEBIAN_PACKAGES := postgresql chromium chromium-driver fonts-wqy-zenhei
+DEBIAN_PACKAGES := postgresql chromium chromium-driver fonts-wqy-zenhei nodejs npm
+# axe-core, run in the browser tests' pages (issue 19): npm's package in a folder the tests own, never a CDN.
+AXE_VERSION := 4.14.1
+AXE := tests/browser/.axe/node_modules/axe-core/axe.min.js
 
 .PHONY: run test install system example bench lock clean
 
@@ -27,6 +30,8 @@ $(SYSTEM_STAMP): $(STAMP)
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
 	fc-list 2>/dev/null | grep -qi 'WenQuanYi Zen Hei' || missing="$$missing fonts-wqy-zenhei"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "error: need root to apt-get install$$missing (or install them yourself)" >&2; exit 1; fi; \
@@ -35,7 +40,11 @@ $(SYSTEM_STAMP): $(STAMP)
 	fi
 	touch $(SYSTEM_STAMP)
 
-system: $(SYSTEM_STAMP)
+## axe-core for the browser tests, installed with Debian's npm only when missing (tests/browser/pages_scan.py)
+$(AXE): | $(SYSTEM_STAMP)
+	npm install --silent --no-audit --no-fund --prefix tests/browser/.axe axe-core@$(AXE_VERSION)
+
+system: $(SYSTEM_STAMP) $(AXE)
 
 ## run: start the local Temporal dev server (SQLite in .data/), a worker and the filing service with its console
 run: $(STAMP)
@@ -46,7 +55,7 @@ run: $(STAMP)
 ## tests still depend on process-wide state an earlier module left: README, Tests).
 ## FILINGS_TEST_SCALE=full runs the loads at full size.
 TEST_WORKERS ?= 0
-test: $(STAMP) $(SYSTEM_STAMP)
+test: $(STAMP) $(SYSTEM_STAMP) $(AXE)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 ## example: write a valid example application (its materials stored) to example.json

@@ -12,6 +12,7 @@ service that is down raises, is retried, and escalated by the workflow when it s
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 
 from temporalio import activity
@@ -20,10 +21,11 @@ from filing.materials import material_violations
 from filing.messages import Violation
 from filing.models import Application, CancellationRequest, FilingKind, Model
 from filing.ports import FaceVerifier, MaterialStore, Registry
-from filing.preapproval import load_preapproval_index
+from filing.preapproval import load_preapproval_index, load_preapproval_keywords
 from filing.province_materials import ProvinceMaterials, load_province_materials
 from filing.references import reference_violations
 from filing.rules import ALL_RULES, check_application
+from filing.service_types import load_service_types
 
 FACE_FIELD = "mini_program_principal.face_verification"
 
@@ -42,6 +44,10 @@ class SubmissionCheck(Model):
     preapproval_categories: list[str]
     preapproval_index: dict[str, str] = {}
     province_materials: ProvinceMaterials | None = None
+    #: The service-content type list and the R6 keyword screen in force (empty in filings
+    #: checked before they existed: the validator then skips them).
+    service_types: list[str] = []
+    preapproval_keywords: dict[str, list[str]] = {}
     #: A cancellation's verifiers, from the registry (an application names its own).
     verifiers: list[VerifierOnRecord] = []
 
@@ -54,21 +60,30 @@ class SubmissionCheckRequest(Model):
 
 
 class SubmissionActivities:
-    def __init__(self, face_verifier: FaceVerifier, registry: Registry, materials: MaterialStore) -> None:
+    def __init__(
+        self, face_verifier: FaceVerifier, registry: Registry, materials: MaterialStore,
+        province_lists: Callable[[], ProvinceMaterials] = load_province_materials,
+    ) -> None:
+        """`province_lists` reads R10's lists in force (the registry database's import,
+        `registry.province_materials`; by default the shipped list)."""
         self._face = face_verifier
         self._registry = registry
         self._materials = materials
+        self._province_lists = province_lists
 
     @activity.defn(name="check_submission")
     async def check_submission(self, request: SubmissionCheckRequest) -> SubmissionCheck:
         # The data files are read once per process: off the event loop, like every file read here.
         index = await asyncio.to_thread(load_preapproval_index)
-        lists = await asyncio.to_thread(load_province_materials)
+        types = await asyncio.to_thread(load_service_types)
+        keywords = await asyncio.to_thread(load_preapproval_keywords)
         if request.cancellation is not None:
             return await self._check_cancellation(request.cancellation)
         assert request.application is not None
         application, now = request.application, request.submitted_at
-        violations = check_application(application, now, categories=index, rules=ALL_RULES - {"R10"})
+        lists = await asyncio.to_thread(self._province_lists)  # an outage raises: retried, then escalated
+        violations = check_application(application, now, categories=index, rules=ALL_RULES - {"R10"},
+                                       service_types=types, keywords=keywords)
         violations += await material_violations(application, self._materials, province_lists=lists)
         violations += await reference_violations(application, self._registry)
         if not any(v.field.startswith(FACE_FIELD) for v in violations):
@@ -85,6 +100,7 @@ class SubmissionActivities:
         return SubmissionCheck(
             violations=violations, preapproval_categories=sorted(set(index.values())),
             preapproval_index=index, province_materials=lists,
+            service_types=list(types), preapproval_keywords=keywords,
         )
 
     async def _check_cancellation(self, request: CancellationRequest) -> SubmissionCheck:

@@ -154,7 +154,8 @@ class EngineDriver:
     policy: FilingPolicy | None = None
 
     def application(self, appid: str | None = None) -> Application:
-        return example_application(datetime.now(UTC), appid=appid or new_appid())
+        chosen = appid or new_appid()  # its own company: approved under a subject number of its own
+        return example_application(datetime.now(UTC), appid=chosen, company=chosen)
 
     async def start(self, application: Application) -> WorkflowHandle[Any, Any]:
         started = await start_filing(self.client, application, task_queue=self.task_queue, policy=self.policy)

@@ -285,8 +285,10 @@ class Party:
 
     def __init__(self, soak: Soak, index: int, script: Script) -> None:
         self.soak, self.index, self.script = soak, index, script
+        appid = f"wx{soak.run_tag}{index:010x}"
+        # Each mini-program its own company: each is approved under a subject number of its own.
         self.application = example_application(
-            datetime.now(UTC), appid=f"wx{soak.run_tag}{index:010x}", own_mini_program_principal=script.two_verifiers
+            datetime.now(UTC), appid=appid, own_mini_program_principal=script.two_verifiers, company=appid
         )
         self.number = number_for(self.application.appid)
         self.runs: list[Run] = []

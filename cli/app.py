@@ -24,6 +24,7 @@ from cli import (
     operator,
     registry,
     reviewers,
+    wait,
 )
 from engine.process import run_and_exit
 
@@ -44,6 +45,7 @@ app.add_typer(reviewers.province, name="province", rich_help_panel="Reviewers")
 app.add_typer(operator.app)
 app.add_typer(cancellations.app)
 app.add_typer(lookup.app)
+app.add_typer(wait.app)
 app.add_typer(login.app)
 app.add_typer(operator.calendar, name="calendar", rich_help_panel="Operator and integrator")
 app.add_typer(registry.app, name="registry", rich_help_panel="Operator and integrator")

@@ -100,9 +100,9 @@ class Door(ABC):
         """Store one material (R10); raises `MaterialRefused`."""
 
     @abstractmethod
-    async def lookup(self, *, number: str | None = None, appid: str | None = None,
-                     subject: str | None = None) -> list[PublicEntry]:
-        """备案查询 (§11): what MIIT publishes, no personal data."""
+    async def lookup(self, *, number: str | None = None, appid: str | None = None, subject: str | None = None,
+                     certificate: str | None = None, include_cancelled: bool = False) -> list[PublicEntry]:
+        """备案查询 (§11): what MIIT publishes, no personal data; cancelled filings only when asked for."""
 
     @abstractmethod
     async def next_number(self, appid: str) -> NextNumber:

@@ -160,10 +160,10 @@ def _print_start(opts: Options, results: list[LaunchResult], counts: dict[str, i
     )
 
 
-async def store_example(opts: Options) -> tuple[Application, str, set[str]]:
+async def store_example(opts: Options, appid: str | None = None) -> tuple[Application, str, set[str]]:
     """The example application and its text, its scans stored first through the door (the
     service, or the store): a file is written only once everything it names is there."""
-    application, text = example_document()
+    application, text = example_document(appid=appid)
     named = {sha256 for _, sha256 in application.materials()}
     door = opts.door()
     for sha256, content in example_materials().items():
@@ -176,9 +176,18 @@ async def store_example(opts: Options) -> tuple[Application, str, set[str]]:
 
 
 @command(app, rich_help_panel=PANEL, roles=(R.APPLICANT, R.OPERATOR))
-async def example(opts: Options, file: Annotated[Path, typer.Argument(metavar="FILE.json")]) -> None:
+async def example(
+    opts: Options,
+    file: Annotated[Path, typer.Argument(metavar="FILE.json")],
+    appid: Annotated[
+        str | None,
+        typer.Option("--appid", metavar="APPID",
+                     help="Another mini-program of the same company (default wx1234567890abcdef)."),
+    ] = None,
+) -> None:
     """Write a valid example application, its scans stored first, so that `filings start` takes it as it is."""
-    application, text, named = await store_example(opts)
+    chosen = None if appid is None else parsing.appid_of(parsing.filing_id(appid))
+    application, text, named = await store_example(opts, chosen)
     file.write_text(text, encoding="utf-8")
     where = "the material store" if opts.direct else "the filing service"
     if opts.as_json:

@@ -16,6 +16,7 @@ import inspect
 import json
 import os
 import re
+import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -66,8 +67,8 @@ class Options:
     roles: Sequence[Role] = ()
     idempotency_key: str | None = None
     wait: float = DEFAULT_WAIT
-    out: Console = field(default_factory=lambda: Console(highlight=False))
-    err: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+    out: Console = field(default_factory=lambda: _console())
+    err: Console = field(default_factory=lambda: _console(stderr=True))
     _client: Client | None = None
     _door: Door | None = None
 
@@ -169,6 +170,18 @@ _MUTATING = [
         "--wait", min=0, metavar="SECONDS", rich_help_panel=PANEL,
         help="How long to wait for the answer, retrying while the filing is busy.")], DEFAULT_WAIT),
 ]
+
+
+#: Columns of output that is not a terminal (a pipe, a file): rich would cut tables to 80.
+PIPED_WIDTH = 1000
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """A terminal's own width; piped or redirected, wide enough that no table cell is cut
+    (`filings platform queue | grep …` sees full values; `--json` for programs)."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else PIPED_WIDTH
+    return Console(stderr=stderr, highlight=False, width=width)
 
 
 def _fail(console: Console, message: str, code: int) -> int:

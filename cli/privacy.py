@@ -25,13 +25,14 @@ def _masker(path: str, personal_subject: bool) -> Callable[[str], str] | None:
     last = path.rsplit(".", 1)[-1]
     if last in ("mobile", "emergency_mobile"):
         return mask_mobile
-    if path.endswith("identity_document.number"):
+    if path.endswith(("identity_document.number", "legal_representative.identity_number")):
         return mask_id_number
     if path.endswith("address.detail"):
         return mask_address
     if last == "email":
         return lambda _: HIDDEN
-    if last == "name" and (path.startswith(_PEOPLE) or (path == "subject.name" and personal_subject)):
+    if last == "name" and (path.startswith(_PEOPLE) or path == "subject.legal_representative.name"
+                           or (path == "subject.name" and personal_subject)):
         return mask_name
     return None
 

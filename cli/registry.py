@@ -1,4 +1,4 @@
-"""`filings registry migrate|status|import`: the operator's commands for the registry of
+"""`filings registry migrate|status|import|identify-subjects|merge-subject`: the operator's commands for the registry of
 filings (备案库, SPEC §11), run directly on its database (`FILINGS_REGISTRY_URL`, default
 SQLite in the data dir), not through Temporal.
 
@@ -19,7 +19,8 @@ from engine.settings import Settings, load_settings
 
 app = typer.Typer(
     no_args_is_help=True,
-    help="The registry of filings (备案库): schema migrations, status, import of earlier filings. "
+    help="The registry of filings (备案库): schema migrations, status, import of earlier filings, "
+    "subjects' identity (identify-subjects, merge-subject). "
     "Works on FILINGS_REGISTRY_URL (default: SQLite in the data dir).",
 )
 
@@ -108,3 +109,77 @@ def import_file(
     finally:
         registry.close()
     typer.echo(f"{count} filing(s) loaded from {file.name} into registry database {registry.database}")
+
+
+def _registry_or_fail():  # type: ignore[no-untyped-def]
+    """The registry with the keys (it opens and digests personal data), on a current schema."""
+    from engine.keys import MissingKey
+    from engine.wiring import registry_from_settings
+    from registry import migrate as migrations
+    from registry.database import RegistryUnavailable
+
+    settings = _settings()
+    try:
+        migrations.require_current(settings.registry_database_url)
+        return registry_from_settings(settings)
+    except (RegistryUnavailable, migrations.SchemaNotCurrent, MissingKey, ValueError) as err:
+        _fail(str(err))
+
+
+@app.command("identify-subjects")
+def identify_subjects(
+    certificate: Annotated[
+        list[str] | None,
+        typer.Option("--certificate", metavar="NUMBER=CODE",
+                     help="A unit subject's certificate (统一社会信用代码), which the registry did not keep "
+                          "before migration 0006, e.g. 冀ICP备18021892号=91130000EXAMPLE01X; repeatable."),
+    ] = None,
+) -> None:
+    """Fill in who each subject is (its certificate) where the registry can know it, and list
+    what is left: subjects it cannot identify, and one subject under two numbers (conflicts,
+    each with the merge-subject command that resolves it). Exit 1 while conflicts remain."""
+    from registry.database import RegistryUnavailable
+
+    given: dict[str, str] = {}
+    for item in certificate or []:
+        number, sep, code = item.partition("=")
+        if not sep or not number.strip() or not code.strip():
+            _fail(f"--certificate {item!r}: give NUMBER=CODE, e.g. 冀ICP备18021892号=91130000EXAMPLE01X")
+        given[number.strip()] = code.strip()
+    registry = _registry_or_fail()
+    try:
+        report = asyncio.run(registry.identify_subjects(given))
+    except (RegistryUnavailable, ValueError) as err:
+        _fail(str(err))
+    finally:
+        registry.close()
+    typer.echo(f"identified {len(report.identified)} subject(s)" +
+               (f": {', '.join(report.identified)}" if report.identified else ""))
+    for number, why in report.unidentified:
+        typer.echo(f"not identified: {number}: {why}")
+    for conflict in report.conflicts:
+        typer.echo(f"conflict: {conflict}")
+    if report.conflicts:
+        _fail(f"{len(report.conflicts)} conflict(s): merge each with `filings registry merge-subject KEEP OTHER`")
+
+
+@app.command("merge-subject")
+def merge_subject(
+    keep: Annotated[str, typer.Argument(metavar="KEEP_NUMBER", help="The subject number that stays.")],
+    other: Annotated[str, typer.Argument(metavar="OTHER_NUMBER",
+                                         help="The subject number merged into it (then cancelled, never reissued).")],
+) -> None:
+    """One subject under two numbers: move OTHER's mini-programs under KEEP (their service
+    numbers stay as issued), cancel OTHER; one transaction, all or nothing."""
+    from registry.database import RegistryUnavailable
+    from registry.subject_admin import MergeRefused
+
+    registry = _registry_or_fail()
+    try:
+        merged = asyncio.run(registry.merge_subjects(keep, other))
+    except (RegistryUnavailable, MergeRefused, ValueError) as err:
+        _fail(str(err))
+    finally:
+        registry.close()
+    typer.echo(f"merged {merged.merged} into {merged.kept}: {len(merged.moved)} mini-program(s) moved "
+               f"({', '.join(merged.moved) or 'none'}); {merged.merged} is cancelled and never issued again")

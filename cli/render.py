@@ -1,13 +1,14 @@
 """Rich output for people. (`--json` output is built by the commands from the models.)
 
 Times are shown in China time, where business days are counted (SPEC §5); a deadline
-at midnight is shown as 24:00 of the day it closes, as the SPEC words it.
+is shown as the console and the API docs show it (`2026-12-09 24:00（北京时间）`: at midnight,
+24:00 of the day it closes, as the SPEC words it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -18,6 +19,7 @@ from cli.privacy import is_personal_subject, shown, value_at, who
 from engine.visibility import FilingRow
 from engine.batch import LaunchResult
 from filing.calendar import CHINA_TZ, CalendarDay
+from filing.dates import deadline_text as shared_deadline_text
 from filing.messages import FilingStatus, Stage, TimelineEntry, Violation
 
 PROVISIONAL = " (provisional)"
@@ -35,14 +37,10 @@ def china_time(at: datetime, seconds: bool = False) -> str:
 
 
 def deadline_text(due_at: datetime | None, provisional: bool) -> str:
+    """The one deadline format (`filing.dates.deadline_text`): `2026-12-09 24:00（北京时间）`."""
     if due_at is None:
         return "-"
-    local = due_at.astimezone(CHINA_TZ)
-    if local.time() == time(0):  # the end of the previous day, as business-day deadlines are
-        text = f"{(local.date() - timedelta(days=1)).isoformat()} 24:00"
-    else:
-        text = local.strftime("%Y-%m-%d %H:%M")
-    return text + " CST" + (PROVISIONAL if provisional else "")
+    return shared_deadline_text(due_at) + (PROVISIONAL if provisional else "")
 
 
 def _left(span: timedelta) -> str:
@@ -88,7 +86,7 @@ def status_view(status: FilingStatus, link: str | None, now: datetime) -> Render
         for v in status.sms.verifiers:
             sms.add_row(v.mobile, "yes" if v.verified else "no", str(v.attempts_left), str(v.resends_left))
         if status.sms.expires_at:
-            sms.caption = f"window closes {china_time(status.sms.expires_at)} CST"
+            sms.caption = f"window closes {shared_deadline_text(status.sms.expires_at)}"
         parts.append(sms)
     if status.returned:
         parts.append(reasons_table(f"last return (by {status.returned.by.value})", status.returned.reasons))

@@ -13,6 +13,7 @@ workflow task is being retried, the call is retried within `--wait`.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -23,7 +24,7 @@ from pydantic import BaseModel
 from cli.door import A, Desk, Door, Filters, MaterialRefused, Refused, Rows
 from cli.errors import CliError, task_retrying, unconfirmed
 from cli.idempotency import body_bytes, retry_key
-from cli.tokens import Token, login_hint
+from cli.tokens import Token, claims, login_hint
 from engine.visibility import FilingRow
 from engine.batch import LaunchResult
 from filing.messages import (
@@ -186,9 +187,29 @@ class ServiceDoor(Door):
             return CliError(f"{p.detail} (retry after {p.headers.get('Retry-After', '?')} s); nothing was done")
         if p.status == 504:
             return self._lost(p.detail)
+        if p.status == 404 and (outside := self._outside_token(response)):
+            return CliError(outside)
         if p.status in (404, 413, 503):
             return CliError(p.detail)
         return CliError(f"the filing service answered {p.status}: {p.detail}")
+
+    def _outside_token(self, response: httpx.Response) -> str | None:
+        """A 404 for a filing the token does not reach (the service answers it exactly as a
+        missing one, SPEC §12): the tool knows its own token, so it says which it is."""
+        found = re.match(r"/v1/filings/(wx[0-9A-Za-z]+)", response.request.url.path)
+        if found is None or self._chosen is None:
+            return None
+        appid, said = found.group(1), claims(self._chosen.value)
+        if said.get("role") == "applicant":
+            appids = said.get("appids") or []
+            if appid not in appids:
+                return (f"filing-{appid} is outside your token (from {self._chosen.source}), which names "
+                        f"{', '.join(appids) or 'no AppID'}: get one that names it with "
+                        f"`filings login --role applicant --appid {appid}`; nothing was done")
+        if said.get("role") == "province_reviewer" and said.get("province"):
+            return (f"no filing-{appid} in your province ({said['province']}, the token from {self._chosen.source}): "
+                    "a filing of another province answers as missing; nothing was done")
+        return None
 
     # --- the door ---------------------------------------------------------------------
 
@@ -278,9 +299,12 @@ class ServiceDoor(Door):
             raise MaterialRefused(v.key, v.message_en, v.message_zh)
         raise self.fail(response)
 
-    async def lookup(self, *, number: str | None = None, appid: str | None = None,
-                     subject: str | None = None) -> list[PublicEntry]:
-        query = {k: v for k, v in (("number", number), ("appid", appid), ("subject", subject)) if v}
+    async def lookup(self, *, number: str | None = None, appid: str | None = None, subject: str | None = None,
+                     certificate: str | None = None, include_cancelled: bool = False) -> list[PublicEntry]:
+        query = {k: v for k, v in (("number", number), ("appid", appid), ("subject", subject),
+                                   ("certificate", certificate)) if v}
+        if include_cancelled:
+            query["include_cancelled"] = "true"
         response = await self._get("/v1/registry", query, public=True)
         if response.status_code != 200:
             raise self.fail(response)

@@ -125,11 +125,12 @@ class TemporalDoor(Door):
             if close is not None:
                 close()
 
-    async def lookup(self, *, number: str | None = None, appid: str | None = None,
-                     subject: str | None = None) -> list[PublicEntry]:
+    async def lookup(self, *, number: str | None = None, appid: str | None = None, subject: str | None = None,
+                     certificate: str | None = None, include_cancelled: bool = False) -> list[PublicEntry]:
         try:
             found: list[PublicEntry] = await self._on_registry(
-                lambda r: r.lookup(number=number, appid=appid, subject=subject))
+                lambda r: r.lookup(number=number, appid=appid, subject=subject, certificate=certificate,
+                                   include_cancelled=include_cancelled))
         except ValueError as err:
             raise CliError(str(err)) from None
         return found

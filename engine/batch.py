@@ -32,6 +32,7 @@ from filing.examples import example_application, example_materials
 from filing.messages import Violation
 from filing.models import Application, CancellationRequest
 from filing.ports import MaterialOwner, MaterialStore, Registry, StoredMaterial
+from filing.province_materials import ProvinceMaterials
 from filing.rules import parse_application
 from filing.schema_errors import violations_from_validation_error
 
@@ -61,9 +62,11 @@ def web_ui_link(settings: Settings, filing_id: str) -> str:
     return f"{settings.web_ui}/namespaces/{quote(settings.temporal_namespace)}/workflows/{quote(filing_id)}"
 
 
-def example_document(now: datetime | None = None) -> tuple[Application, str]:
-    """A valid example application and its JSON text, as `--example` writes it."""
-    application = example_application(now or datetime.now(UTC))
+def example_document(now: datetime | None = None, appid: str | None = None) -> tuple[Application, str]:
+    """A valid example application and its JSON text, as `--example` writes it. Another
+    `appid` files another mini-program of the same company (its next number, `-2X`)."""
+    application = (example_application(now or datetime.now(UTC)) if appid is None
+                   else example_application(now or datetime.now(UTC), appid=appid))
     text = json.dumps(application.model_dump(mode="json", exclude_none=True), ensure_ascii=False, indent=2) + "\n"
     return application, text
 
@@ -120,7 +123,9 @@ def read_application(path: Path, now: datetime | None = None) -> LaunchResult:
         except ValidationError as err:
             return LaunchResult(path, "rejected", document=document, violations=violations_from_validation_error(err))
         return LaunchResult(path, "started", cancellation=request, document=document)
-    application, violations = parse_application(text, now or datetime.now(UTC))
+    # The province's supplementary materials are judged by the outside check, on the lists
+    # in force (the registry's import may differ from the shipped list): not here.
+    application, violations = parse_application(text, now or datetime.now(UTC), province_lists=ProvinceMaterials())
     if application is None or violations:
         return LaunchResult(path, "rejected", application=application, document=document, violations=violations)
     return LaunchResult(path, "started", application=application, document=document)
@@ -131,14 +136,20 @@ async def check_outside(
 ) -> LaunchResult:
     """R10 against the material store and R8 against the registry: a material never uploaded,
     or a number the registry does not hold, refuses the file as a rule does."""
+    from registry.province_materials import ProvinceMaterialsStore
+
     request = checked.application or checked.cancellation
     assert request is not None
+    lists = ProvinceMaterialsStore(settings.registry_database_url)  # R10's lists in force
     try:
         violations = await start_violations(
-            request, datetime.now(UTC), store=store or material_store(settings), registry=found or registry(settings)
+            request, datetime.now(UTC), store=store or material_store(settings), registry=found or registry(settings),
+            province_lists=lists.lists,
         )
     except (CheckUnavailable, LookupError, OSError) as err:  # a part down, its key not configured, disk error
         return dataclasses.replace(checked, outcome="refused", error=str(err))
+    finally:
+        lists.close()
     if violations:
         return dataclasses.replace(checked, outcome="rejected", violations=violations)
     return checked

@@ -9,12 +9,14 @@ violation, and nothing is started on it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 
 from filing.materials import material_violations
 from filing.messages import Violation
 from filing.models import Application, CancellationRequest
 from filing.ports import MaterialOwner, MaterialStore, Registry
+from filing.province_materials import ProvinceMaterials
 from filing.references import reference_violations
 from filing.rules import ALL_RULES, check_application
 
@@ -29,15 +31,21 @@ class CheckUnavailable(RuntimeError):
 
 async def start_violations(
     request: Application | CancellationRequest, now: datetime, *, store: MaterialStore, registry: Registry,
-    owner: MaterialOwner | None = None,
+    owner: MaterialOwner | None = None, province_lists: Callable[[], ProvinceMaterials] | None = None,
 ) -> list[Violation]:
     """Every violation of an application (R1–R8, R10) or a cancellation request (R8). With
-    `owner` (an applicant's start or resubmission), a material it did not upload is not there."""
+    `owner` (an applicant's start or resubmission), a material it did not upload is not there.
+    `province_lists` reads R10's supplementary-material lists in force (the registry
+    database's, `registry.province_materials`); none: the shipped list."""
     async def materials() -> list[Violation]:
         if not isinstance(request, Application):
             return []
         try:
-            return await material_violations(request, store, owner=owner)
+            lists = await asyncio.to_thread(province_lists) if province_lists is not None else None
+        except (OSError, RuntimeError) as err:
+            raise CheckUnavailable("registry", err) from err
+        try:
+            return await material_violations(request, store, owner=owner, province_lists=lists)
         except (OSError, RuntimeError, LookupError) as err:
             raise CheckUnavailable("material store", err) from err
 

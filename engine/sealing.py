@@ -8,6 +8,8 @@ is bound as associated data, so a sealed blob moved to another record does not o
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -23,6 +25,22 @@ class Sealer:
     def __init__(self, keyring: Keyring) -> None:
         self._current = keyring.current
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keyring.all_keys().items()}
+        # Digest keys are derived (never the sealing key itself), one per key of the ring.
+        self._digest_keys = {key_id: hmac.new(key, b"icp-filings keyed digests v1", hashlib.sha256).digest()
+                             for key_id, key in keyring.all_keys().items()}
+
+    def digest(self, value: str, purpose: str) -> str:
+        """A keyed digest (HMAC-SHA256 under a key derived from the current key) naming `value`
+        without revealing it: `<key id>:<hex>`. For lookups of personal data (a mobile, an
+        identity number) that a plain hash would give away to anyone trying every number."""
+        return self.digests(value, purpose)[0]
+
+    def digests(self, value: str, purpose: str) -> list[str]:
+        """`value`'s digest under every key of the ring, the current one first: what a lookup
+        matches, so that rows digested before a key rotation are still found."""
+        message = purpose.encode() + b"\n" + value.encode()
+        ordered = [self._current, *sorted(k for k in self._digest_keys if k != self._current)]
+        return [f"{k}:{hmac.new(self._digest_keys[k], message, hashlib.sha256).hexdigest()}" for k in ordered]
 
     def seal(self, plain: bytes, context: str) -> bytes:
         """`MAGIC | len(key id) | key id | nonce | ciphertext+tag`."""

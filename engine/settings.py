@@ -216,8 +216,8 @@ class ApiSettings(BaseModel):
     # --- guards ------------------------------------------------------------------------
     #: Largest JSON body (an application is at most 64 KiB); larger ones answer 413.
     max_json_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)  # FILINGS_API__MAX_JSON_BYTES
-    #: Largest upload (R10 allows 5 MiB per material, plus the multipart envelope); 413 beyond.
-    max_upload_bytes: int = Field(default=6 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)  # FILINGS_API__MAX_UPLOAD_BYTES
+    #: Largest upload (R10: 5 MiB per document, 20 MiB for a promise video, plus the multipart envelope); 413 beyond.
+    max_upload_bytes: int = Field(default=21 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)  # FILINGS_API__MAX_UPLOAD_BYTES
     #: `/sms/verify` entries allowed per mobile, and per client (the token's `sub`), in memory
     #: per service replica.
     sms_verify_per_mobile: str = "5/minute;20/hour"  # FILINGS_API__SMS_VERIFY_PER_MOBILE

@@ -37,9 +37,11 @@ from adapters.webhook import WebhookClient
 from engine.settings import Settings
 from filing.calendar import BusinessCalendar
 from filing.ports import FaceVerifier, MaterialStore, Notifier, Registry, ReviewDesk, SmsGateway
+from filing.province_materials import ProvinceMaterials
 from workflows.filing import FilingWorkflow
 
 if TYPE_CHECKING:
+    from registry.open_verifications import SqlOpenVerifications
     from registry.sql_registry import SqlRegistry
 
 WORKFLOWS = [FilingWorkflow]
@@ -84,6 +86,15 @@ def registry_from_settings(settings: Settings) -> SqlRegistry:
     return SqlRegistry(settings.registry_database_url, Sealer(settings.payload_keyring()))
 
 
+def open_verifications_from_settings(settings: Settings) -> SqlOpenVerifications:
+    """Where a sent code opens the mobile's verification: the registry's database, the mobile
+    keyed by an HMAC under a key derived from the payload keyring (the service finds it there)."""
+    from registry.open_verifications import SqlOpenVerifications
+
+    keyring = settings.payload_keyring()
+    return SqlOpenVerifications(settings.registry_database_url, keyring.all_keys(), keyring.current)
+
+
 def calendar_from_settings(settings: Settings) -> BusinessCalendar:
     """The `local` calendar: the official data plus the overrides imported into the registry
     database (`filings calendar import`), read by every worker alike. Override files left in
@@ -99,6 +110,14 @@ def calendar_from_settings(settings: Settings) -> BusinessCalendar:
             "calendar_override_files_not_read", directory=str(settings.calendar_path), files=leftovers,
             fix=f"filings calendar import {settings.calendar_path}/*.json (once), then remove the files")
     return BusinessCalendar(CalendarOverrideStore(settings.registry_database_url), strict=False)
+
+
+def province_lists_from_settings(settings: Settings) -> Callable[[], ProvinceMaterials]:
+    """R10's province lists in force, as every worker reads them: the list imported into the
+    registry database (`filings materials provinces import`), else the one shipped."""
+    from registry.province_materials import ProvinceMaterialsStore
+
+    return ProvinceMaterialsStore(settings.registry_database_url).lists
 
 
 def _variable(port: str) -> str:
@@ -153,11 +172,12 @@ def activity_sets(settings: Settings, calendar: BusinessCalendar | None = None) 
     """The activities on the configured adapters (by default the local ones: files under
     the data dir, no network). `calendar` replaces the configured calendar (tests)."""
     ports = build_ports(settings)
-    sms = SmsActivities(ports.sms_gateway, settings.sms_code_keys())
+    sms = SmsActivities(ports.sms_gateway, settings.sms_code_keys(), open_verifications_from_settings(settings))
     review = ReviewActivities(ports.review_desk)
     return ActivitySets(
         main=[
-            SubmissionActivities(ports.face_verifier, ports.registry, ports.material_store).check_submission,
+            SubmissionActivities(ports.face_verifier, ports.registry, ports.material_store,
+                                 province_lists_from_settings(settings)).check_submission,
             CalendarActivities(calendar or ports.calendar).compute_deadline,
             sms.current_sms_key,
             sms.check_sms_code,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+#: How every deadline names its zone, in the console, the CLI, the notices and the API docs.
+CHINA_ZONE_WORDS = "（北京时间）"
 
 
 def as_utc(instant: datetime) -> datetime:
@@ -28,3 +30,20 @@ def add_months(day: date, months: int) -> date:
     next_year, next_month0 = divmod(year * 12 + month0 + 1, 12)
     month_length = (date(next_year, next_month0 + 1, 1) - timedelta(days=1)).day
     return date(year, month0 + 1, min(day.day, month_length))
+
+
+def deadline_text(instant: datetime, *, zone: bool = True) -> str:
+    """A deadline as people read it, the one way the console, the CLI, the notices and the
+    API docs show it: `2026-12-09 24:00（北京时间）`.
+
+    Business-day deadlines end at midnight China time (SPEC §5); an instant at midnight is
+    said as 24:00 of the day it closes, never 00:00 of the next one, so the last day to act
+    is the day written. Other instants keep their minute. `zone=False` leaves the zone off
+    where a page names it once for all its times.
+    """
+    local = as_utc(instant).astimezone(CHINA_TZ)
+    if (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0):
+        text = f"{(local.date() - timedelta(days=1)).isoformat()} 24:00"
+    else:
+        text = local.strftime("%Y-%m-%d %H:%M")
+    return text + (CHINA_ZONE_WORDS if zone else "")

@@ -10,6 +10,7 @@ only what it is about.
 from __future__ import annotations
 
 import functools
+import hashlib
 from datetime import datetime, timedelta
 
 from filing.dates import add_months, as_utc, china_date
@@ -100,6 +101,12 @@ def _materials() -> dict[str, bytes]:
         "李四": example_png((205, 245, 205)),
         "王五": example_png((250, 245, 190)),
         "pre_approval": example_pdf("Pre-approval document (example)"),
+        # Issue 17: the ID cards' backs (国徽面), the subject's authorisation letters, a residence certificate.
+        "张三:back": example_png((185, 210, 240)),
+        "李四:back": example_png((190, 235, 190)),
+        "authorization:张三": example_pdf("Authorization letter for Zhang San (example)"),
+        "authorization:李四": example_pdf("Authorization letter for Li Si (example)"),
+        "residence_certificate": example_pdf("Residence certificate (example)"),
     }
     for items in load_province_materials().provinces.values():
         for item in items:
@@ -121,15 +128,41 @@ def example_preapproval_document() -> str:
     return _ref("pre_approval")
 
 
+def example_authorization_letter(person: str = "张三") -> str:
+    """The SHA-256 of an example authorisation letter (授权书) for 张三 or 李四 (a PDF among `example_materials`)."""
+    return _ref(f"authorization:{person}")
+
+
+def example_residence_certificate() -> str:
+    """The SHA-256 of an example residence certificate (居住证明, a PDF among `example_materials`)."""
+    return _ref("residence_certificate")
+
+
+def example_id_back(person: str = "张三") -> str:
+    """The SHA-256 of the example back (国徽面) of 张三's or 李四's ID card."""
+    return _ref(f"{person}:back")
+
+
 def example_resident_id(province_code: str, born: str, sequence: str) -> str:
     """A well-formed resident ID: `<code>0102`, birth date YYYYMMDD, sequence, check digit."""
     first17 = f"{province_code}0102{born}{sequence}"
     return first17 + resident_id_check_digit(first17)
 
 
-def example_uscc(province_code: str) -> str:
-    """A company (9) registered by market regulation (1) of the province, check char computed."""
-    first17 = f"91{province_code}0000EXAMPLE01"
+#: The characters of a 统一社会信用代码 (GB 32100: no I, O, S, V, Z).
+_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+
+def example_uscc(province_code: str, company: str | None = None) -> str:
+    """A company (9) registered by market regulation (1) of the province, check char computed:
+    the example company, or another one per `company` key (the registry knows a subject by its
+    certificate, so a load of filings each by its own company needs a code each)."""
+    if company is None:
+        org = "EXAMPLE01"
+    else:
+        digest = hashlib.sha256(company.encode()).digest()
+        org = "".join(_USCC_CHARS[b % len(_USCC_CHARS)] for b in digest[:9])
+    first17 = f"91{province_code}0000{org}"
     return first17 + uscc_check_char(first17)
 
 
@@ -141,6 +174,10 @@ def example_filing_number(province: str = "河北省", *, sequence: int = 1) -> 
     return f"{found.prefix}ICP备20240001号-{sequence}X"
 
 
+#: 小程序备注 (20–200 characters) that hits no keyword of the R6 screen.
+EXAMPLE_REMARK = "为本公司客户提供水电燃气费用的查询与在线缴纳，以及缴费记录和电子票据的查看"
+
+
 def example_application(
     now: datetime,
     *,
@@ -149,47 +186,53 @@ def example_application(
     own_mini_program_principal: bool = False,
     province: str = "河北省",
     legal_representative: bool = False,
+    company: str | None = None,
 ) -> Application:
     """A valid application of `kind` submitted at `now` (naive = UTC) by a company in `province`.
 
     `legal_representative`: the subject principal is not the company's legal representative
-    (法人), who is then named (R10)."""
+    (法人), who is then named (R10). `company`: another company than the example's (its own
+    统一社会信用代码), e.g. one per appid."""
     found = find_province(province)
     if found is None:
         raise ValueError(f"unknown province {province!r}")
     id_valid_until = add_months(china_date(now), 120)
+    id_valid_from = add_months(id_valid_until, -240)  # a 20-year card, issued ten years ago
     zhang = Person(
         name="张三",
         identity_document=IdentityDocument(
             type=IdentityDocumentType.RESIDENT_ID,
             number=example_resident_id(found.code, "19900307", "123"),
+            valid_from=id_valid_from,
             valid_until=id_valid_until,
-            scan=_ref("张三"),
+            front=_ref("张三"),
+            back=_ref("张三:back"),
         ),
         mobile="13800138000",
         emergency_mobile="13900139000",
         email="zhangsan@example.com",
+        # The subject's letter authorising 张三, who is then not its legal representative.
+        authorization_letter=_ref("authorization:张三") if legal_representative else None,
     )
     li = Person(
         name="李四",
         identity_document=IdentityDocument(
             type=IdentityDocumentType.RESIDENT_ID,
             number=example_resident_id(found.code, "19851120", "456"),
+            valid_from=id_valid_from,
             valid_until=id_valid_until,
-            scan=_ref("李四"),
+            front=_ref("李四"),
+            back=_ref("李四:back"),
         ),
         mobile="13700137000",
         emergency_mobile="13600136000",
         email="lisi@example.com",
+        authorization_letter=_ref("authorization:李四"),  # 李四 is never the legal representative
     )
     wang = LegalRepresentative(
         name="王五",
-        identity_document=IdentityDocument(
-            type=IdentityDocumentType.RESIDENT_ID,
-            number=example_resident_id(found.code, "19700815", "789"),
-            valid_until="LONG_TERM",
-            scan=_ref("王五"),
-        ),
+        identity_type=IdentityDocumentType.RESIDENT_ID,
+        identity_number=example_resident_id(found.code, "19700815", "789"),
     )
     extras = [
         ExtraMaterial(name=item.name, sha256=_ref(f"extra:{item.name}"))
@@ -202,16 +245,20 @@ def example_application(
             name=f"{found.short_name}示例网络科技有限公司",
             unit_certificate=UnitCertificate(
                 type=UnitCertificateType.BUSINESS_LICENSE,
-                number=example_uscc(found.code),
+                number=example_uscc(found.code, company),
                 valid_until="LONG_TERM",
                 scan=_ref("unit_certificate"),
+                address=f"{found.name}{found.capital}示例区示例路1号",
             ),
-            address=Address(province=province, city=found.capital, detail="示例路1号示例大厦101室"),
+            address=Address(province=province, city=found.capital, district="示例区", detail="示例路1号示例大厦101室"),
             principal_is_legal_representative=not legal_representative,
             legal_representative=wang if legal_representative else None,
         ),
         subject_principal=zhang,
-        mini_program=MiniProgram(appid=appid, name="示例小程序", service_categories=["生活服务"]),
+        mini_program=MiniProgram(
+            appid=appid, name="示例小程序", service_categories=["生活服务-生活缴费"], remark=EXAMPLE_REMARK,
+            no_pre_approval_needed=True,
+        ),
         mini_program_principal=MiniProgramPrincipal(
             reuse_subject_principal=not own_mini_program_principal,
             person=li if own_mini_program_principal else None,

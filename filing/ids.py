@@ -34,6 +34,9 @@ _FOREIGN_PR_OLD = re.compile(r"^[A-Z]{3}[0-9]{12}$")  # 2004 card: nationality +
 # 2023 card: 9, province of issue, 3-digit nationality, birth date, sequence, check.
 _FOREIGN_PR_NEW = re.compile(r"^9([0-9]{2})[0-9]{3}([0-9]{8})[0-9]{3}[0-9X]$")
 _OTHER_CERTIFICATE = re.compile(r"^[0-9A-Z]{18}$")
+# 港澳台居民居住证 (2018): a resident ID's layout with the region code 810000 (Hong Kong),
+# 820000 (Macao) or 830000 (Taiwan) in place of a mainland one.
+_RESIDENCE_PERMIT = re.compile(r"^8[123]0000([0-9]{8})[0-9]{3}[0-9X]$")
 
 
 def resident_id_check_digit(first17: str) -> str:
@@ -110,6 +113,13 @@ def is_valid_foreign_permanent_resident_id(number: str, *, today: date | None = 
     )
 
 
+def is_valid_hk_macao_taiwan_residence_permit(number: str, *, today: date | None = None) -> bool:
+    """18 characters: 810000/820000/830000, a real birth date, sequence, GB 11643 check."""
+    number = number.upper()
+    m = _RESIDENCE_PERMIT.fullmatch(number)
+    return bool(m and _birth_date_ok(m.group(1), today) and _gb11643_check_ok(number))
+
+
 def is_valid_identity_number(kind: IdentityDocumentType, number: str, *, today: date | None = None) -> bool:
     match kind:
         case IdentityDocumentType.RESIDENT_ID:
@@ -122,7 +132,21 @@ def is_valid_identity_number(kind: IdentityDocumentType, number: str, *, today: 
             return is_valid_taiwan_permit(number)
         case IdentityDocumentType.FOREIGN_PERMANENT_RESIDENT_ID:
             return is_valid_foreign_permanent_resident_id(number, today=today)
+        case IdentityDocumentType.HK_MACAO_TAIWAN_RESIDENCE_PERMIT:
+            return is_valid_hk_macao_taiwan_residence_permit(number, today=today)
     return False
+
+
+def document_province_code(kind: IdentityDocumentType, number: str) -> str | None:
+    """The GB/T 2260 code of the mainland province a document shows its holder belongs to: a
+    resident ID's first two digits, a 2023 foreign permanent resident ID's second and third;
+    None for documents that show no mainland province (passports, permits, residence permits)."""
+    number = number.strip().upper()
+    if kind is IdentityDocumentType.RESIDENT_ID and _RESIDENT_ID.fullmatch(number):
+        return number[:2]
+    if kind is IdentityDocumentType.FOREIGN_PERMANENT_RESIDENT_ID and _FOREIGN_PR_NEW.fullmatch(number):
+        return number[1:3]
+    return None
 
 
 def is_valid_unit_certificate_number(kind: UnitCertificateType, number: str) -> bool:

@@ -16,14 +16,17 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from filing.material_content import check_pdf, reencode_image
+from filing.material_content import check_mp4, check_pdf, reencode_image
+from filing.material_types import MaterialKind, largest_limit, limit_for, material_types
 from filing.messages import Violation
 from filing.models import Application, SubjectType
+from filing.people_materials import people_violations, person_materials
 from filing.ports import MaterialOwner, MaterialRejected, MaterialStore, MediaType, StoredMaterial
 from filing.province_materials import ProvinceMaterials, load_province_materials
 
-#: "at most 5 MiB" (R10): a colour scan or a photo of a document fits comfortably.
-MAX_MATERIAL_BYTES = 5 * 1024 * 1024
+#: "at most 5 MiB" (R10): a colour scan or a photo of a document fits comfortably. The limits
+#: of each kind of material are data (`filing.material_types`); this is a document's.
+MAX_MATERIAL_BYTES = material_types()["document"].max_bytes
 
 #: Leading bytes of each accepted format: the content decides, never the file's name.
 SIGNATURES: tuple[tuple[bytes, MediaType], ...] = (
@@ -31,7 +34,9 @@ SIGNATURES: tuple[tuple[bytes, MediaType], ...] = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"%PDF-", "application/pdf"),
 )
-MEDIA_TYPES: frozenset[str] = frozenset(media for _, media in SIGNATURES)
+#: An MP4 (ISO base media file) starts with its `ftyp` box: a 4-byte size, then `ftyp`.
+MP4_BOX = b"ftyp"
+MEDIA_TYPES: frozenset[str] = frozenset(media for _, media in SIGNATURES) | {"video/mp4"}
 
 _NAME = re.compile(r"[0-9a-f]{64}")
 _ACCEPTED = ("JPEG、PNG或PDF", "JPEG, PNG or PDF")
@@ -43,6 +48,8 @@ def sniff_media_type(content: bytes) -> MediaType | None:
     for signature, media_type in SIGNATURES:
         if content.startswith(signature):
             return media_type
+    if content[4:8] == MP4_BOX:
+        return "video/mp4"
     return None
 
 
@@ -83,35 +90,46 @@ def prepare_material(content: bytes) -> PreparedMaterial:
     media_type = sniff_media_type(content)
     if media_type is None:
         raise MaterialRejected(*_unsupported())
+    check_material_size(len(content), media_type)
     if media_type == "application/pdf":
         check_pdf(content)
         kept = content
+    elif media_type == "video/mp4":
+        check_mp4(content)
+        kept = content
     else:
         kept = reencode_image(content, media_type)
-        check_material_size(len(kept))
+        check_material_size(len(kept), media_type)
     return PreparedMaterial(StoredMaterial(sha256=material_sha256(kept), media_type=media_type, bytes=len(kept)), kept)
 
 
-def check_material_size(size: int) -> None:
-    """Raises `MaterialRejected` for a material over the limit: callers may ask before reading a file."""
-    if size > MAX_MATERIAL_BYTES:
-        raise MaterialRejected(*_too_large(size))
+def check_material_size(size: int, media_type: str | None = None) -> None:
+    """Raises `MaterialRejected` for a material over its format's limit (before the format is
+    known, the largest of any kind: callers may ask before reading a file)."""
+    limit = largest_limit() if media_type is None else limit_for(media_type)
+    if size > limit:
+        raise MaterialRejected(*_too_large(size, limit))
 
 
-def _too_large(size: int) -> tuple[str, str, str]:
+def _too_large(size: int, limit: int = MAX_MATERIAL_BYTES) -> tuple[str, str, str]:
+    text = f"{limit / (1024 * 1024):g} MiB"
     return (
         "R10.too_large",
-        f"材料大小为{size}字节，超过上限{_LIMIT}（{MAX_MATERIAL_BYTES}字节），请压缩或降低分辨率后重新上传",
-        f"the material is {size} bytes, over the limit of {_LIMIT} ({MAX_MATERIAL_BYTES} bytes): "
+        f"材料大小为{size}字节，超过上限{text}（{limit}字节），请压缩或降低分辨率后重新上传",
+        f"the material is {size} bytes, over the limit of {text} ({limit} bytes): "
         "compress it or lower its resolution and upload it again",
     )
 
 
-def _unsupported() -> tuple[str, str, str]:
+def _unsupported(kind: MaterialKind | None = None) -> tuple[str, str, str]:
+    if kind is None:
+        zh, en = f"{_ACCEPTED[0]}，承诺视频为MP4", f"{_ACCEPTED[1]}, or MP4 for a promise video"
+    else:
+        zh = en = material_types()[kind].formats_text
     return (
         "R10.unsupported_media_type",
-        f"材料格式不受支持（按文件内容判断，而非文件名）：应为{_ACCEPTED[0]}",
-        f"unsupported material format (judged by its content, not its name): it must be {_ACCEPTED[1]}",
+        f"材料格式不受支持（按文件内容判断，而非文件名）：应为{zh}",
+        f"unsupported material format (judged by its content, not its name): it must be {en}",
     )
 
 
@@ -128,6 +146,8 @@ class RequiredMaterial:
     sha256: str | None
     #: A province's item is named in `extra_materials` by this name (None for the fixed slots).
     extra_name: str | None = None
+    #: What the slot takes (`filing.material_types`): a scan or document, or a video.
+    kind: MaterialKind = "document"
 
 
 def legal_representative_applies(app: Application) -> bool:
@@ -153,21 +173,8 @@ def required_materials(app: Application, province_lists: ProvinceMaterials) -> l
         needed.append(RequiredMaterial(
             "subject.unit_certificate.scan", "单位证件彩色扫描件", "the unit certificate's colour scan",
             subject.unit_certificate.scan))
-    needed.append(RequiredMaterial(
-        "subject_principal.identity_document.scan", "主体负责人证件彩色扫描件",
-        "the subject principal's identity document scan", app.subject_principal.identity_document.scan))
-    verifiers = app.verifiers()
-    if len(verifiers) > 1:  # the mini-program principal is a person of its own
-        own = verifiers[1]
-        needed.append(RequiredMaterial(
-            "mini_program_principal.person.identity_document.scan", "小程序负责人证件彩色扫描件",
-            "the mini-program principal's identity document scan", own.identity_document.scan))
-    if legal_representative_applies(app):
-        assert subject.legal_representative is not None
-        needed.append(RequiredMaterial(
-            "subject.legal_representative.identity_document.scan", "法人证件彩色扫描件",
-            "the legal representative's identity document scan",
-            subject.legal_representative.identity_document.scan))
+    # The principals' document fronts and backs, authorisation letters, the residence certificate.
+    needed += [RequiredMaterial(m.field, m.what_zh, m.what_en, m.sha256) for m in person_materials(app)]
     for i, record in enumerate(app.mini_program.pre_approvals):
         needed.append(RequiredMaterial(
             f"mini_program.pre_approvals[{i}].document", "前置审批文件", "the pre-approval document", record.document))
@@ -176,7 +183,7 @@ def required_materials(app: Application, province_lists: ProvinceMaterials) -> l
         at = named.get(item.name)
         needed.append(RequiredMaterial(
             f"extra_materials[{at[0]}].sha256" if at else "extra_materials", item.name, item.name_en,
-            at[1] if at else None, extra_name=item.name))
+            at[1] if at else None, extra_name=item.name, kind=item.material_type))
     return needed
 
 
@@ -205,28 +212,30 @@ def _legal_representative(app: Application) -> Iterator[Violation]:
                      "principal_is_legal_representative to false if the principal is not the legal representative")
     elif subject.legal_representative is None:
         yield _v(path, "R10.legal_representative_missing",
-                 "主体负责人不是法人时，须填写法人姓名及其有效身份证件（含彩色扫描件）",
+                 "主体负责人不是法人时，须填写法人姓名和证件号码，并上传主体出具的授权书",
                  "the subject principal is not the legal representative: name the legal representative "
-                 "with their identity document and its colour scan")
-    elif (subject.legal_representative.identity_document.number.strip().upper()
+                 "(name and identity number) and upload the subject's authorisation letter for the principal")
+    elif ((subject.legal_representative.number or "").strip().upper()
           == app.subject_principal.identity_document.number.strip().upper()):
-        yield _v(f"{path}.identity_document.number", "R10.legal_representative_is_principal",
+        yield _v(f"{path}.identity_number", "R10.legal_representative_is_principal",
                  "法人与主体负责人证件号码相同；负责人即为法人时，请将 principal_is_legal_representative 设为 true 并删除法人信息",
                  "the legal representative has the subject principal's identity document: if the principal is the "
                  "legal representative, set principal_is_legal_representative to true and remove legal_representative")
 
 
-def _stored(field: str, found: StoredMaterial | None) -> Iterator[Violation]:
+def _stored(field: str, found: StoredMaterial | None, kind: MaterialKind = "document") -> Iterator[Violation]:
+    """A named material judged by the kind its slot takes (a video where a scan belongs is refused)."""
     if found is None:
         yield _v(field, "R10.material_not_uploaded",
                  "材料库中没有该材料，请先上传文件，再以其SHA-256填写",
                  "no such material in the store: upload the file first, then name it by its SHA-256")
         return
-    if found.media_type not in MEDIA_TYPES:
-        key, zh, en = _unsupported()
+    wanted = material_types()[kind]
+    if found.media_type not in wanted.formats:
+        key, zh, en = _unsupported(kind)
         yield _v(field, key, zh, en)
-    if found.bytes > MAX_MATERIAL_BYTES:
-        key, zh, en = _too_large(found.bytes)
+    elif found.bytes > wanted.max_bytes:
+        key, zh, en = _too_large(found.bytes, wanted.max_bytes)
         yield _v(field, key, zh, en)
 
 
@@ -238,7 +247,7 @@ def r10_violations(
     """R10: the legal representative, the required materials named, and — when `materials`
     (the store's answer for each named SHA-256) is given — each named one present, of an
     accepted type and within the size limit. A hash missing from `materials` is not in the store."""
-    found = list(_legal_representative(app))
+    found = [*_legal_representative(app), *people_violations(app)]
     for need in required_materials(app, province_lists):
         if need.sha256 is not None:
             continue
@@ -253,8 +262,9 @@ def r10_violations(
                             f"{need.what_en} is missing: upload it ({_ACCEPTED[1]}, at most {_LIMIT}) "
                             "and name it by its SHA-256"))
     if materials is not None:
+        kinds = {need.field: need.kind for need in required_materials(app, province_lists)}
         for field, sha256 in app.materials():
-            found.extend(_stored(field, materials.get(sha256)))
+            found.extend(_stored(field, materials.get(sha256), kinds.get(field, "document")))
     return found
 
 

@@ -170,7 +170,11 @@ class ReturnedView(Model):
 class TimelineEntry(Model):
     at: datetime
     event: str
+    #: The engine's own note (English, for operators and the CLI; pages say `event` in Chinese).
     detail: str | None = None
+    #: A return or refusal: how many reasons it gave ("平台初审驳回：2 项需修改"); None in
+    #: entries recorded before it was kept, and on every other event.
+    reasons: int | None = None
 
 
 class FilingStatus(Model):

@@ -27,6 +27,8 @@ MaterialRef = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 # Size limits keep a single application well inside Temporal's payload limits.
 _NAME = Field(min_length=1, max_length=100)
 _TEXT = Field(min_length=1, max_length=500)
+#: 主体备注: WeChat's API gives no limit; 200 characters, the 小程序备注's upper bound, keeps it a note.
+SUBJECT_REMARK_MAX = 200
 
 
 class Model(BaseModel):
@@ -73,6 +75,9 @@ class IdentityDocumentType(StrEnum):
     HK_MACAO_PERMIT = "HK_MACAO_PERMIT"  # 港澳居民来往内地通行证
     TAIWAN_PERMIT = "TAIWAN_PERMIT"  # 台湾居民来往大陆通行证
     FOREIGN_PERMANENT_RESIDENT_ID = "FOREIGN_PERMANENT_RESIDENT_ID"  # 外国人永久居留身份证
+    #: 港澳台居民居住证 (2018): 18 characters like a resident ID, region code 810000 (Hong Kong),
+    #: 820000 (Macao) or 830000 (Taiwan); MIIT's list has it as one document type.
+    HK_MACAO_TAIWAN_RESIDENCE_PERMIT = "HK_MACAO_TAIWAN_RESIDENCE_PERMIT"
 
 
 class UnitCertificateType(StrEnum):
@@ -86,10 +91,20 @@ class UnitCertificateType(StrEnum):
 
 
 class IdentityDocument(Model):
+    """A person's identity document as WeChat's form has it: validity start and end, and
+    colour scans of its front (人像面) and back (国徽面) (R2, R10)."""
+
     type: IdentityDocumentType
     number: str = Field(min_length=1, max_length=32)
+    #: First day of validity (有效期起始日期); absent in filings made before issue 17.
+    valid_from: date | None = None
     valid_until: Validity
-    #: Colour scan of the document (证件彩色扫描件, R10).
+    #: Front of the document (人像面 of an ID card; a passport's photo page) (R10).
+    front: MaterialRef | None = None
+    #: Back of the document (国徽面 of an ID card) (R10); a passport has none to give.
+    back: MaterialRef | None = None
+    #: The single colour scan filings carried before front and back were asked for: decodes
+    #: in old histories; a new application naming it is answered `R10.single_scan`.
     scan: MaterialRef | None = None
 
 
@@ -99,19 +114,40 @@ class UnitCertificate(Model):
     valid_until: Validity
     #: Colour scan of the certificate (R10).
     scan: MaterialRef | None = None
+    #: 证件住所: the address printed on the certificate (WeChat's `certificate_address`);
+    #: empty in filings made before issue 17, required of a new application (R5).
+    address: str = Field(default="", max_length=200)
 
 
 class Address(Model):
     province: str = Field(min_length=1, max_length=20)
     city: str = Field(default="", max_length=50)
+    #: 区县 (WeChat's `district`); empty in filings made before issue 17, required of a new one (R5).
+    district: str = Field(default="", max_length=50)
     detail: str = Field(default="", max_length=200)
 
 
 class LegalRepresentative(Model):
-    """法人: named when a non-personal subject's principal is not its legal representative (R10)."""
+    """法人: named when a non-personal subject's principal is not its legal representative (R10).
+
+    WeChat's form asks for the name and the identity number only (`legal_person_info`); the
+    subject's authorisation letter (授权书) goes with the principal it authorises
+    (`Person.authorization_letter`), not a scan of the legal representative's document."""
 
     name: str = _NAME
-    identity_document: IdentityDocument
+    #: Which document `identity_number` is, for its format check (R3); a resident ID by default.
+    identity_type: IdentityDocumentType = IdentityDocumentType.RESIDENT_ID
+    identity_number: str | None = Field(default=None, min_length=1, max_length=32)
+    #: The whole document with its scan, as filings before issue 17 named it: decodes in old
+    #: histories; a new application naming it is answered `R10.legal_representative_document_replaced`.
+    identity_document: IdentityDocument | None = None
+
+    @property
+    def number(self) -> str | None:
+        """The legal representative's identity number, from either shape."""
+        if self.identity_number:
+            return self.identity_number
+        return self.identity_document.number if self.identity_document is not None else None
 
 
 class Subject(Model):
@@ -128,6 +164,11 @@ class Subject(Model):
     #: non-personal subject names its `legal_representative` (R10).
     principal_is_legal_representative: bool = True
     legal_representative: LegalRepresentative | None = None
+    #: 主体备注 (WeChat's `base_info.comment`, optional): what the reviewers should know of the subject.
+    remark: str = Field(default="", max_length=SUBJECT_REMARK_MAX)
+    #: 居住证明 (WeChat's `personal_info.residence_permit`): a personal subject filing outside the
+    #: province of their identity document shows they live there (R10).
+    residence_certificate: MaterialRef | None = None
 
 
 class Person(Model):
@@ -138,6 +179,9 @@ class Person(Model):
     mobile: str = Field(max_length=20)
     emergency_mobile: str = Field(max_length=20)
     email: str = Field(default="", max_length=100)
+    #: 授权书 (WeChat's `principal_info.authorization_letter`): the subject's letter authorising
+    #: this person, when they are not its legal representative (non-personal subjects, R10).
+    authorization_letter: MaterialRef | None = None
 
 
 class PreApproval(Model):
@@ -160,8 +204,16 @@ class ExtraMaterial(Model):
 class MiniProgram(Model):
     appid: str = Field(pattern=r"^wx[0-9a-f]{16}$", description="WeChat appid, e.g. wx1234567890abcdef")
     name: str = _NAME
+    #: 服务内容类型 from the service-content type list (`filing.service_types`): at most 5 is a
+    #: rule (`R6.too_many_categories`), so a filing recorded with more still decodes.
     service_categories: list[str] = Field(min_length=1, max_length=20)
     pre_approvals: list[PreApproval] = Field(default_factory=list, max_length=20)
+    #: 小程序备注: what the mini-program really does, 20–200 characters (a rule, `R6.remark_*`):
+    #: reviewers compare it with the categories. None only in filings recorded before it existed.
+    remark: str | None = Field(default=None, max_length=2000)
+    #: WeChat's explicit answer "以上都不涉及" (the `nrlx_details` entry saying no pre-approval
+    #: applies): a NEW or CHANGE names pre-approval records or gives this answer.
+    no_pre_approval_needed: bool = False
 
 
 def _convertible_to_utc(instant: datetime) -> datetime:
@@ -216,13 +268,20 @@ class Application(Model):
         subject = self.subject
         if subject.unit_certificate is not None:
             found.append(("subject.unit_certificate.scan", subject.unit_certificate.scan))
-        if subject.legal_representative is not None:
-            found.append(("subject.legal_representative.identity_document.scan",
-                          subject.legal_representative.identity_document.scan))
-        found.append(("subject_principal.identity_document.scan", self.subject_principal.identity_document.scan))
+        if subject.residence_certificate is not None:
+            found.append(("subject.residence_certificate", subject.residence_certificate))
+        representative = subject.legal_representative
+        if representative is not None and representative.identity_document is not None:
+            found.append(("subject.legal_representative.identity_document.scan", representative.identity_document.scan))
+        people = [("subject_principal", self.subject_principal)]
         own = self.mini_program_principal
         if not own.reuse_subject_principal and own.person is not None:
-            found.append(("mini_program_principal.person.identity_document.scan", own.person.identity_document.scan))
+            people.append(("mini_program_principal.person", own.person))
+        for path, person in people:
+            document = person.identity_document
+            for side in ("front", "back", "scan"):
+                found.append((f"{path}.identity_document.{side}", getattr(document, side)))
+            found.append((f"{path}.authorization_letter", person.authorization_letter))
         for i, record in enumerate(self.mini_program.pre_approvals):
             found.append((f"mini_program.pre_approvals[{i}].document", record.document))
         for i, extra in enumerate(self.extra_materials):
@@ -240,6 +299,16 @@ class Application(Model):
         return people
 
 
+class CancelReasonType(StrEnum):
+    """Why a filing is cancelled: the `reason_type` of WeChat's 注销备案 interface
+    (`cancel_icp_filing`: 1 不再运营该小程序, 2 主体信息发生变更，需注销备案后重新备案),
+    with OTHER for what neither covers (the free text then says it)."""
+
+    NO_LONGER_OPERATED = "NO_LONGER_OPERATED"  # 1 不再运营该小程序
+    SUBJECT_CHANGED = "SUBJECT_CHANGED"  # 2 主体信息发生变更，需注销备案后重新备案
+    OTHER = "OTHER"  # 其他（见注销原因）
+
+
 class CancellationRequest(Model):
     """A cancellation (SPEC §2): a short request, not an application. Who is texted comes
     from the registry (§11), never from the request."""
@@ -250,6 +319,8 @@ class CancellationRequest(Model):
     #: CANCEL_SUBJECT the subject number or any of its mini-programs' numbers.
     filing_number: str = Field(min_length=1, max_length=40)
     reason: str = Field(min_length=1, max_length=500)
+    #: WeChat's reason type; optional (as in WeChat's interface, and for requests made before it existed).
+    reason_type: CancelReasonType | None = None
 
     @field_validator("kind")
     @classmethod

@@ -15,7 +15,7 @@ from typing import Literal, Protocol
 from pydantic import Field
 
 from filing.messages import Reason
-from filing.models import FaceVerification, Model
+from filing.models import FaceVerification, IdentityDocument, Model
 from filing.registry import (
     ImportEntry,
     MiniProgramRecord,
@@ -23,6 +23,7 @@ from filing.registry import (
     PublicEntry,
     RegistryChange,
     RegistryOutcome,
+    SubjectCertificate,
     SubjectRecord,
 )
 
@@ -79,6 +80,21 @@ class Notice(Model):
     filing_number: str | None = None
     idempotency_key: str
     recipients: list[Recipient] = Field(default_factory=list)
+    # The filing's facts the text names (filled by the workflow; None in notices of earlier
+    # versions, whose text then names the filing by its AppID alone).
+    appid: str | None = None
+    kind: str | None = None
+    #: The mini-program's name (小程序名称).
+    service_name: str | None = None
+    #: The stage the filing is in when the notice is made, and its deadline (what to do by when).
+    stage: str | None = None
+    due_at: datetime | None = None
+    #: The filing-number prefix of the province reviewing it (冀).
+    province: str | None = None
+    returned_by: str | None = None
+    #: The Chinese text the person reads, rendered from the event's template
+    #: (`filing.notice_texts`) by the notifier activity when the notice is delivered.
+    text: str | None = None
 
 
 class HandOver(Model):
@@ -109,6 +125,34 @@ class Notifier(Protocol):
     async def notify(self, notice: Notice) -> None: ...
 
 
+class OpenVerification(Model):
+    """A filing waiting for a verifier's 12381 code, found from the verifier's mobile."""
+
+    filing_id: str
+    opened_at: datetime
+    expires_at: datetime
+
+
+class OpenVerifications(Protocol):
+    """The verifications open per mobile (issue 17): the SMS activity opens one when it sends
+    a code, so the verification site finds the filing from what the verifier has (mobile,
+    code, last six characters of their document), without an AppID. Keyed by a keyed digest
+    of the mobile: the mobile itself is not stored. A hint, never an authority: the filing
+    itself judges the code, the window and the attempts left."""
+
+    async def open(self, mobile: str, filing_id: str, expires_at: datetime) -> None:
+        """Open (or reopen, for a resend or a later attempt) the mobile's verification of the filing."""
+        ...
+
+    async def find(self, mobile: str, now: datetime) -> list[OpenVerification]:
+        """The mobile's verifications not expired at `now`, the most recently opened first."""
+        ...
+
+    async def close(self, mobile: str, filing_id: str) -> None:
+        """The verifier of this mobile is verified for the filing: nothing left to find."""
+        ...
+
+
 class ReviewDesk(Protocol):
     async def enqueue_platform_review(self, handover: HandOver) -> str:
         """Answers the ticket id; the same key answers the same ticket."""
@@ -130,6 +174,15 @@ class Registry(Protocol):
 
     async def subject_mini_programs(self, subject_number: str) -> list[MiniProgramRecord]: ...
 
+    async def subject_of(self, certificate: SubjectCertificate) -> SubjectRecord | None:
+        """The ACTIVE subject known by this certificate (issue 17), None when none is on record."""
+        ...
+
+    async def mobile_held_by_another(self, mobile: str, document: IdentityDocument) -> bool:
+        """R4 across the registry: whether `mobile` is on record, in an active filing, for a
+        person with another identity document than `document`."""
+        ...
+
     async def people_on_record(self, service_number: str) -> PeopleOnRecord | None:
         """The principals recorded for a mini-program's filing (decrypted)."""
         ...
@@ -143,9 +196,17 @@ class Registry(Protocol):
         ...
 
     async def lookup(
-        self, *, number: str | None = None, appid: str | None = None, subject: str | None = None
+        self,
+        *,
+        number: str | None = None,
+        appid: str | None = None,
+        subject: str | None = None,
+        certificate: str | None = None,
+        include_cancelled: bool = False,
     ) -> list[PublicEntry]:
-        """备案查询: by service or subject number, appid, or subject name. No personal data."""
+        """备案查询: by service or subject number (ICP备, ICP证, B2), appid, subject name (a unit's
+        also in part) or a unit's certificate number; cancelled filings only when asked for.
+        What MIIT publishes, no personal data; raises `ValueError` for a query naming no one key."""
         ...
 
     async def import_entries(self, entries: list[ImportEntry]) -> int:
@@ -153,7 +214,7 @@ class Registry(Protocol):
         ...
 
 
-MediaType = Literal["image/jpeg", "image/png", "application/pdf"]
+MediaType = Literal["image/jpeg", "image/png", "application/pdf", "video/mp4"]
 
 
 class StoredMaterial(Model):

@@ -9,7 +9,7 @@ number (`冀ICP备18021892号`) and, under it, one service number per mini-progr
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from pydantic import Field
@@ -34,6 +34,38 @@ class SubjectRecord(Model):
     state: RecordState
     created_at: datetime
     updated_at: datetime
+    #: Whether the registry knows the subject's certificate (not yet for a subject recorded
+    #: before issue 17 until `filings registry identify-subjects` or its next NEW fills it).
+    identified: bool = False
+
+
+class SubjectCertificate(Model):
+    """Who a subject is (SPEC §11, issue 17): the unit certificate of a non-personal subject
+    (its 统一社会信用代码, whatever certificate carries it, compared case-insensitively), the
+    identity document (type + number) of a personal one, which is the subject principal's.
+    One subject number per certificate, in one province."""
+
+    personal: bool
+    type: str
+    number: str
+
+    @property
+    def canonical(self) -> str:
+        """What two certificates are compared on (and digested as)."""
+        if self.personal:
+            return f"PERSON|{self.type}|{self.number.strip().upper()}"
+        return f"UNIT|{self.number.strip().upper()}"
+
+    @classmethod
+    def of(cls, application: Application) -> SubjectCertificate | None:
+        """The application's subject certificate; None when it names none (R5 says so)."""
+        subject = application.subject
+        if subject.type is SubjectType.PERSONAL:
+            document = application.subject_principal.identity_document
+            return cls(personal=True, type=document.type.value, number=document.number)
+        if subject.unit_certificate is None:
+            return None
+        return cls(personal=False, type=subject.unit_certificate.type.value, number=subject.unit_certificate.number)
 
 
 class MiniProgramRecord(Model):
@@ -76,6 +108,9 @@ class RegistryChange(Model):
     approved_at: datetime
     #: NEW and CHANGE: the facts recorded (subject, people, mini-program).
     application: Application | None = None
+    #: When the provincial review this approval ends began (the forecast's samples, issue 19);
+    #: None from filings of the earlier shape and for what no province reviewed.
+    review_started_at: datetime | None = None
 
 
 class RegistryOutcome(Model):
@@ -83,9 +118,12 @@ class RegistryOutcome(Model):
 
     applied: bool
     #: A stable key (`number_taken`, `number_outside_subject`, `subject_number_taken`,
-    #: `not_active`, `filing_recorded_otherwise`) and an explanation, when not applied.
+    #: `not_active`, `filing_recorded_otherwise`, `subject_on_record_elsewhere`, ...) and an
+    #: explanation, when not applied.
     why_key: str | None = None
     why: str | None = None
+    #: The explanation in Chinese, where one is given (issue 17's refusals: the subject on record).
+    why_zh: str | None = None
     service_number: str | None = None
     subject_number: str | None = None
     #: The service numbers a cancellation marked cancelled.
@@ -93,15 +131,23 @@ class RegistryOutcome(Model):
 
 
 class PublicEntry(Model):
-    """What MIIT publishes for a filing (备案查询), and nothing else: no personal data."""
+    """What MIIT publishes for a filing (备案查询), and nothing else: no personal data.
 
-    subject_name: str
-    subject_type: SubjectType
-    subject_number: str
-    mini_program_name: str
-    service_number: str
-    approved_at: datetime
-    state: RecordState
+    The eight fields of MIIT's lookup, plus the record's `state`, since a lookup asked to
+    include cancelled filings (MIIT shows none) must say which ones are."""
+
+    subject_name: str = Field(title="主办单位名称", description="A personal subject's name is masked.")
+    subject_type: SubjectType = Field(title="主办单位性质")
+    subject_number: str = Field(title="主体备案号", description="Or the operating licence's number (粤B2-20090059).")
+    service_number: str = Field(title="服务备案号")
+    service_name: str = Field(title="服务名称")
+    approval_date: date = Field(title="审核日期", description="The day of the approval, China time.")
+    pre_approvals: list[str] = Field(
+        default_factory=list, title="服务前置审批项",
+        description="The categories approved in advance (R6); empty: none (or recorded before they were kept).")
+    access_restricted: bool = Field(
+        title="是否限制接入", description="true (是) when access was cancelled (取消接入, ACCESS_CANCELLED).")
+    state: RecordState = Field(description="ACTIVE, ACCESS_CANCELLED, or CANCELLED (only when asked for).")
 
 
 class ImportEntry(Model):

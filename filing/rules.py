@@ -10,8 +10,8 @@ ones (`CLOCK_RULES`) at submission (L1).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -33,7 +33,15 @@ from filing.models import (
 )
 from filing.materials import legal_representative_applies, r10_violations
 from filing.ports import StoredMaterial
-from filing.preapproval import CategoryIndex, category_index, load_preapproval_index
+from filing.preapproval import (
+    CategoryIndex,
+    KeywordIndex,
+    category_index,
+    load_preapproval_index,
+    load_preapproval_keywords,
+    screen,
+)
+from filing.service_types import MAX_SERVICE_CATEGORIES, SOURCE_NAME, load_service_types, resolve
 from filing.province_materials import ProvinceMaterials, load_province_materials
 from filing.provinces import find_province
 from filing.schema_errors import violations_from_validation_error
@@ -89,6 +97,13 @@ _ID_FORMATS: dict[IdentityDocumentType, tuple[str, str, str]] = {
         "a foreign permanent resident ID has 15 characters (3-letter nationality and 12 digits) "
         "or, since 2023, 18 characters starting with 9 with a GB 11643 check character",
     ),
+    IdentityDocumentType.HK_MACAO_TAIWAN_RESIDENCE_PERMIT: (
+        "R3.invalid_residence_permit",
+        "港澳台居民居住证号码应为18位：810000（香港）、820000（澳门）或830000（台湾），8位真实出生日期、3位顺序码和GB 11643校验码（0–9或X）",
+        "a Hong Kong/Macao/Taiwan residents' residence permit number has 18 characters: 810000 (Hong Kong), "
+        "820000 (Macao) or 830000 (Taiwan), a real birth date YYYYMMDD, a 3-digit sequence and the "
+        "GB 11643 check character (0-9 or X)",
+    ),
 }
 
 
@@ -103,6 +118,9 @@ class _Context:
     clock_skew: timedelta
     province_lists: ProvinceMaterials  # R10
     materials: Mapping[str, StoredMaterial | None] | None  # R10: the store's answer, if asked
+    past_filing: bool  # a filing made before this system: the form's later fields are not asked
+    service_types: Collection[str] = ()  # R6 form: `父类-子类` names; empty = not known (skip)
+    keywords: KeywordIndex = field(default_factory=dict)  # R6: the keyword screen
 
     def people(self) -> list[tuple[str, Person]]:
         """The people the filing names, with their field paths; an ignored person is not one."""
@@ -113,12 +131,8 @@ class _Context:
         return people
 
     def identity_documents(self) -> list[tuple[str, IdentityDocument]]:
-        """R2/R3 judge the people's documents and, when it counts, the legal representative's."""
-        docs = [(f"{path}.identity_document", person.identity_document) for path, person in self.people()]
-        representative = self.app.subject.legal_representative
-        if representative is not None and legal_representative_applies(self.app):
-            docs.append(("subject.legal_representative.identity_document", representative.identity_document))
-        return docs
+        """R2/R3 judge the people's documents (the legal representative gives a number only)."""
+        return [(f"{path}.identity_document", person.identity_document) for path, person in self.people()]
 
 
 def _v(field: str, key: str, zh: str, en: str) -> Violation:
@@ -183,6 +197,27 @@ def _r2_validity(c: _Context) -> Iterator[Violation]:
             f"{c.validity_months} month(s) after the submission day {c.today} (China time), "
             f"i.e. until after {limit}, or be LONG_TERM",
         )
+    if not c.past_filing:
+        for path, doc in c.identity_documents():
+            yield from _validity_start(c, path, doc)
+
+
+def _validity_start(c: _Context, path: str, doc: IdentityDocument) -> Iterator[Violation]:
+    """WeChat's form asks each principal's document validity start (`certificate_validity_date_start`)."""
+    start = doc.valid_from
+    if start is None:
+        yield _v(f"{path}.valid_from", "R2.valid_from_missing",
+                 "请填写证件有效期起始日期（证件上的签发或有效期开始日期）",
+                 "the document's validity start date (valid_from, as printed on it) is missing")
+    elif start > c.today:
+        yield _v(f"{path}.valid_from", "R2.valid_from_in_future",
+                 f"证件有效期起始日期{start}晚于提交日{c.today}（北京时间），请按证件填写",
+                 f"the validity start {start} is after the submission day {c.today} (China time): "
+                 "give the date printed on the document")
+    elif not isinstance(doc.valid_until, str) and doc.valid_until <= start:
+        yield _v(f"{path}.valid_from", "R2.validity_reversed",
+                 f"证件有效期起始日期{start}应早于截止日期{doc.valid_until}",
+                 f"the validity start {start} must be before its end {doc.valid_until}")
 
 
 def _r3_numbers(c: _Context) -> Iterator[Violation]:
@@ -207,10 +242,49 @@ def _r3_numbers(c: _Context) -> Iterator[Violation]:
         if not is_valid_identity_number(doc.type, doc.number, today=c.today):
             key, zh, en = _ID_FORMATS[doc.type]
             yield _v(f"{path}.number", key, zh, en)
+    representative = c.app.subject.legal_representative
+    if representative is not None and representative.identity_number and legal_representative_applies(c.app):
+        if not is_valid_identity_number(representative.identity_type, representative.identity_number, today=c.today):
+            key, zh, en = _ID_FORMATS[representative.identity_type]
+            yield _v("subject.legal_representative.identity_number", key, zh, en)
 
 
 def _r4_phones(c: _Context) -> Iterator[Violation]:
-    owner_of: dict[str, str] = {}  # mobile -> identity number of its first user
+    yield from _r4_formats_and_own(c)
+    yield from _r4_across_people(c)
+
+
+def _r4_across_people(c: _Context) -> Iterator[Violation]:
+    """不同人不能使用同一个号码: any number of one person (mobile or emergency) against any of
+    another's; the same person twice (same identity document) is one person."""
+    owner_of: dict[str, tuple[str, str]] = {}  # number -> (identity number, field path) of its first user
+    for path, person in c.people():
+        for attr in ("mobile", "emergency_mobile"):
+            number = getattr(person, attr)
+            if not MOBILE.fullmatch(number):
+                continue
+            owner, first = owner_of.setdefault(number, (_person_id(person), f"{path}.{attr}"))
+            if owner != _person_id(person):
+                yield _v(
+                    f"{path}.{attr}",
+                    "R4.shared_mobile",
+                    f"不同人不能使用同一个手机号码：该号码已填写为{_number_zh(first)}，请填写本人使用的号码",
+                    f"different people (different identity documents) may not use the same mobile: this number "
+                    f"is already given as {first}; give each person their own",
+                )
+
+
+_WHO_ZH = {"subject_principal": "主体负责人", "mini_program_principal.person": "小程序负责人"}
+_NUMBER_ZH = {"mobile": "手机号码", "emergency_mobile": "应急联系人手机号码"}
+
+
+def _number_zh(path: str) -> str:
+    """`subject_principal.emergency_mobile` -> 主体负责人的应急联系人手机号码."""
+    who, attr = path.rsplit(".", 1)
+    return f"{_WHO_ZH.get(who, who)}的{_NUMBER_ZH.get(attr, attr)}"
+
+
+def _r4_formats_and_own(c: _Context) -> Iterator[Violation]:
     for path, person in c.people():
         for attr in ("mobile", "emergency_mobile"):
             if not MOBILE.fullmatch(getattr(person, attr)):
@@ -228,14 +302,6 @@ def _r4_phones(c: _Context) -> Iterator[Violation]:
                 "R4.emergency_same_as_own",
                 "应急联系人手机号码不能与本人手机号码相同",
                 "the emergency-contact mobile must differ from the person's own mobile",
-            )
-        if owner_of.setdefault(person.mobile, _person_id(person)) != _person_id(person):
-            yield _v(
-                f"{path}.mobile",
-                "R4.shared_mobile",
-                "不同人不能使用同一个手机号码，请填写本人使用的号码",
-                "different people (different identity documents) may not use the same mobile: "
-                "give each person their own",
             )
 
 
@@ -258,6 +324,16 @@ def _r5_address(c: _Context) -> Iterator[Violation]:
             "请填写实际通讯地址（详细地址）",
             "the detailed mailing address is missing",
         )
+    if c.past_filing:
+        return
+    if not address.district:
+        yield _v("subject.address.district", "R5.district_missing", "请填写所在区县",
+                 "the district (区县) is missing")
+    cert = c.app.subject.unit_certificate
+    if c.app.subject.type is not SubjectType.PERSONAL and cert is not None and not cert.address:
+        yield _v("subject.unit_certificate.address", "R5.certificate_address_missing",
+                 "请填写证件住所（单位证件上登记的住所或地址）",
+                 "the address printed on the unit certificate (证件住所) is missing")
 
 
 def _as_named(given: str, canonical: str | None) -> tuple[str, str]:
@@ -267,17 +343,25 @@ def _as_named(given: str, canonical: str | None) -> tuple[str, str]:
     return f"“{given}”（即“{canonical}”）", f"'{given}' (that is, '{canonical}')"
 
 
+def _listed(categories: CategoryIndex, name: str) -> str | None:
+    """The pre-approval category a service category is: by its whole name, or by its
+    second-level part (`交通出行-网约车` is 网约车, that is 网络预约车)."""
+    name = name.strip()
+    return categories.get(name) or categories.get(name.split("-", 1)[-1])
+
+
 def _r6_pre_approval(c: _Context) -> Iterator[Violation]:
-    """Categories are compared by their canonical name, so 网约车 and 网络预约车 are one category."""
+    """Categories are compared by their canonical name, so 网约车 and 网络预约车 are one category.
+    Then, except for a past filing, the mini-program's fields of WeChat's current form (`_form`)."""
     mp = c.app.mini_program
 
     def canonical(name: str) -> str:
-        return c.categories.get(name, name)
+        return _listed(c.categories, name) or name
 
     declared = {canonical(name) for name in mp.service_categories}
     recorded = {canonical(p.category) for p in mp.pre_approvals}
     for i, category in enumerate(mp.service_categories):
-        listed = c.categories.get(category)
+        listed = _listed(c.categories, category)
         if listed is not None and listed not in recorded:
             zh, en = _as_named(category, listed)
             yield _v(
@@ -289,8 +373,8 @@ def _r6_pre_approval(c: _Context) -> Iterator[Violation]:
             )
     for j, record in enumerate(mp.pre_approvals):
         path = f"mini_program.pre_approvals[{j}]"
-        if canonical(record.category) not in declared:
-            zh, en = _as_named(record.category, c.categories.get(record.category))
+        if canonical(record.category) not in declared and not _screened(c, canonical(record.category)):
+            zh, en = _as_named(record.category, _listed(c.categories, record.category))
             yield _v(
                 f"{path}.category",
                 "R6.pre_approval_for_undeclared_category",
@@ -311,6 +395,82 @@ def _r6_pre_approval(c: _Context) -> Iterator[Violation]:
                 "请填写前置审批文件名",
                 "the pre-approval's document name is missing",
             )
+
+
+    if not c.past_filing and not c.app.kind.is_cancellation:
+        yield from _form(c)
+
+
+def _screened(c: _Context, category: str) -> bool:
+    """A record for a category the keyword screen found is for a category the application has."""
+    return any(hit.category == category for hit in screen(c.app, c.keywords))
+
+
+#: 小程序备注: WeChat's form asks 20 to 200 characters.
+REMARK_MIN, REMARK_MAX = 20, 200
+_REMARK_HINT = (
+    f"请具体描述小程序实际经营内容和主要服务内容（{REMARK_MIN}–{REMARK_MAX}字），审核人员将与服务类目比对",
+    f"describe what the mini-program really does and its main services in {REMARK_MIN} to {REMARK_MAX} "
+    "characters: reviewers compare it with the service categories",
+)
+_TYPES_SOURCE = (
+    f"小程序服务内容类型列表（微信 {SOURCE_NAME} 接口，本系统 filing/data/service_content_types.json）",
+    f"the service-content type list (WeChat's {SOURCE_NAME}; here filing/data/service_content_types.json)",
+)
+
+
+def _form(c: _Context) -> Iterator[Violation]:
+    """The mini-program's fields WeChat's current form asks of a NEW or CHANGE: the remark, at
+    most 5 categories from the service-content type list, records or the explicit answer
+    "以上都不涉及", and the keyword screen (a hit without a record and without the answer)."""
+    mp = c.app.mini_program
+    remark = (mp.remark or "").strip()
+    if not remark:
+        yield _v("mini_program.remark", "R6.remark_missing", f"请填写小程序备注：{_REMARK_HINT[0]}",
+                 f"the mini-program's remark (小程序备注) is missing: {_REMARK_HINT[1]}")
+    elif not REMARK_MIN <= len(remark) <= REMARK_MAX:
+        short = len(remark) < REMARK_MIN
+        bound = REMARK_MIN if short else REMARK_MAX
+        yield _v("mini_program.remark", "R6.remark_too_short" if short else "R6.remark_too_long",
+                 f"小程序备注为{len(remark)}字，{'少于' if short else '超过'}{bound}字：{_REMARK_HINT[0]}",
+                 f"the remark has {len(remark)} characters, {'fewer' if short else 'more'} than {bound}: "
+                 f"{_REMARK_HINT[1]}")
+    if len(mp.service_categories) > MAX_SERVICE_CATEGORIES:
+        yield _v("mini_program.service_categories", "R6.too_many_categories",
+                 f"服务类目有{len(mp.service_categories)}个，最多{MAX_SERVICE_CATEGORIES}个，请保留主要的服务内容类型",
+                 f"{len(mp.service_categories)} service categories are given; at most {MAX_SERVICE_CATEGORIES} "
+                 "are accepted: keep the main ones")
+    if c.service_types:
+        for i, given in enumerate(mp.service_categories):
+            if resolve(given, c.service_types) is None:
+                top_level = any(full.split("-", 1)[0] == given.strip() for full in c.service_types)
+                why_zh = "为一级类型，只能填写其下的二级类型" if top_level else "不在列表中"
+                why_en = "it is a first-level type: name one of its second-level types" if top_level \
+                    else "it is not on the list"
+                yield _v(f"mini_program.service_categories[{i}]", "R6.unknown_service_category",
+                         f"服务类目{why_zh}：请从{_TYPES_SOURCE[0]}中选择二级类型，写作“父类-子类”（如“生活服务-生活缴费”）",
+                         f"unknown service category ({why_en}): choose a second-level type from {_TYPES_SOURCE[1]}, "
+                         "written as parent-child (e.g. 生活服务-生活缴费)")
+    if not mp.pre_approvals and not mp.no_pre_approval_needed:
+        yield _v("mini_program.no_pre_approval_needed", "R6.pre_approval_answer_missing",
+                 "请填写前置审批项；如不涉及任何前置审批，须明确选择“以上都不涉及”（no_pre_approval_needed 设为 true）",
+                 "name the pre-approval records, or answer explicitly that none applies (以上都不涉及: set "
+                 "no_pre_approval_needed to true)")
+    if mp.no_pre_approval_needed and not mp.pre_approvals:
+        return  # declared: the reviewer's page flags the hits (`filing.preapproval.declared_hits`)
+    exact = {_listed(c.categories, name) for name in mp.service_categories} - {None}
+    recorded = {_listed(c.categories, p.category) or p.category.strip() for p in mp.pre_approvals}
+    reported: set[str] = set()
+    for hit in screen(c.app, c.keywords):
+        if hit.category in recorded or hit.category in exact or hit.category in reported:
+            continue
+        reported.add(hit.category)
+        yield _v(hit.field, "R6.screened_pre_approval_missing",
+                 f"内容涉及“{hit.keyword}”，可能属于须前置审批的“{hit.category}”类：请添加该类目的前置审批记录；"
+                 "如确不涉及，请选择“以上都不涉及”，审核人员将予以核实",
+                 f"mentions '{hit.keyword}', which suggests the pre-approval category '{hit.category}': add a "
+                 "pre_approvals record for it, or, if it truly does not apply, answer no_pre_approval_needed "
+                 "(以上都不涉及), which the reviewer checks")
 
 
 def _r7_mini_program_principal(c: _Context) -> Iterator[Violation]:
@@ -466,6 +626,9 @@ def check_application(
     clock_skew: timedelta = timedelta(minutes=5),
     province_lists: ProvinceMaterials | None = None,
     materials: Mapping[str, StoredMaterial | None] | None = None,
+    past_filing: bool = False,
+    service_types: Collection[str] | None = None,
+    keywords: KeywordIndex | None = None,
 ) -> list[Violation]:
     """Every violation of the selected rules at submission instant `now` (naive = UTC).
 
@@ -475,7 +638,13 @@ def check_application(
     read from the packaged file (not in workflows: pass them). `materials` is the material
     store's answer for each named SHA-256: when None, R10 checks only that the required
     materials are named; when given, also that each is in the store, of an accepted type
-    and within the size limit."""
+    and within the size limit. `past_filing` (the registry's import of filings made before
+    this system) leaves out what the form asks only since issue 17: the district, the
+    certificate's address and the documents' validity start, and the mini-program's remark,
+    categories from the list, explicit pre-approval answer and keyword screen.
+    `service_types` (the service-content type list, `父类-子类` names) and `keywords` (the R6
+    keyword screen), when omitted, are read from the packaged files; an empty list skips the
+    category check (a filing whose L1 check predates the list)."""
     unknown = rules - ALL_RULES
     if unknown:
         raise ValueError(f"unknown rules {sorted(unknown)}; known: {sorted(ALL_RULES)}")
@@ -483,6 +652,9 @@ def check_application(
         categories = load_preapproval_index()
     if province_lists is None and "R10" in rules:
         province_lists = load_province_materials()
+    if "R6" in rules and not past_filing:  # `service_types` empty: not known (checked before the list existed)
+        service_types = load_service_types() if service_types is None else service_types
+        keywords = load_preapproval_keywords() if keywords is None else keywords
     context = _Context(
         app,
         as_utc(now),
@@ -493,6 +665,9 @@ def check_application(
         clock_skew,
         province_lists or ProvinceMaterials(),
         materials,
+        past_filing,
+        tuple(service_types or ()),
+        keywords or {},
     )
     return [v for name in sorted(rules, key=_rule_order) for v in _RULES[name](context)]
 

@@ -87,11 +87,12 @@ def field_path(loc: tuple[int | str, ...], model: type[BaseModel] = Application)
 
 
 def _zh(error: Any) -> str:
+    # Never pydantic's English `msg` (message_en has it): a page shows message_zh as it is.
     template = _ZH.get(error["type"])
     try:
-        return template.format(**error.get("ctx", {})) if template else f"取值无效（{error['msg']}）"
+        return template.format(**error.get("ctx", {})) if template else f"取值不符合要求（{error['type']}）"
     except (KeyError, IndexError, ValueError):
-        return f"取值无效（{error['msg']}）"
+        return f"取值不符合要求（{error['type']}）"
 
 
 def violations_from_validation_error(exc: ValidationError) -> list[Violation]:

@@ -125,6 +125,10 @@ class FilingState(Model):
     preapproval_categories: list[str] = Field(default_factory=list)
     preapproval_index: dict[str, str] = Field(default_factory=dict)
     province_materials: ProvinceMaterials = Field(default_factory=ProvinceMaterials)
+    #: The service-content type list and the R6 keyword screen in force at L1 (empty in
+    #: filings checked before they existed: the `resubmit` validator then skips them).
+    service_types: list[str] = Field(default_factory=list)
+    preapproval_keywords: dict[str, list[str]] = Field(default_factory=dict)
     #: Continued runs so far (L10), for the timeline and the tests.
     runs: int = 1
     #: Notices on their way, carried into the next run (L10: a notifier that is down never

@@ -5,7 +5,7 @@ with or without a BOM, so a sheet saved from Excel works). Lists are `;`-separat
 
 | column | meaning |
 |---|---|
-| `service_number` | the issued number, `冀ICP备18021892号-2X` (required) |
+| `service_number` | the issued number, `冀ICP备18021892号-2X` or under an operating licence `粤B2-20090059-1626X` (required) |
 | `approved_at` | approval instant, ISO 8601 (`2021-03-04` or `2021-03-04T10:00:00+08:00`; no offset = UTC) |
 | `state` | `ACTIVE` (default), `CANCELLED` or `ACCESS_CANCELLED` |
 | `appid`, `mini_program_name` | the mini-program |

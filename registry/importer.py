@@ -30,10 +30,10 @@ from engine.sealing import Sealer
 from filing.filing_number import FilingNumber, InvalidFilingNumber, parse_filing_number
 from filing.preapproval import load_preapproval_categories
 from filing.provinces import find_province
-from filing.registry import ImportEntry, RecordState
+from filing.registry import ImportEntry, RecordState, SubjectCertificate
 from filing.rules import check_application
 from filing.schema_errors import field_path
-from registry import import_csv
+from registry import identity, import_csv
 from registry import queries as q
 from registry.changes import insert_program, insert_subject, lock_keys
 from registry.database import serialize_on
@@ -84,7 +84,8 @@ def check_entries(entries: Sequence[Numbered], categories: frozenset[str] | None
     subjects: dict[str, tuple[int, str]] = {}
     for line, entry in entries:
         app = entry.application
-        for v in check_application(app, entry.approved_at, categories=categories, rules=IMPORT_RULES):
+        for v in check_application(app, entry.approved_at, categories=categories, rules=IMPORT_RULES,
+                                   past_filing=True):
             problems.append(ImportProblem(line, f"application.{v.field}", f"{v.key}: {v.message_en}"))
         try:
             number = parse_filing_number(entry.service_number, mini_program=True)
@@ -156,13 +157,42 @@ def check_against_registry(connection: Connection, entries: Sequence[Numbered]) 
     return problems
 
 
+def check_certificates(connection: Connection, sealer: Sealer, entries: Sequence[Numbered]) -> list[ImportProblem]:
+    """One subject number per certificate (issue 17): inside the file, and against the
+    subjects on record (a cancelled subject's certificate may come back under a new number)."""
+    problems: list[ImportProblem] = []
+    seen: dict[str, tuple[int, str]] = {}
+    for line, entry in entries:
+        certificate = SubjectCertificate.of(entry.application)
+        try:
+            subject = subject_part(parse_filing_number(entry.service_number, mini_program=True))
+        except InvalidFilingNumber:
+            continue  # reported by check_entries
+        if certificate is None:
+            continue
+        field = ("application.subject_principal.identity_document.number" if certificate.personal
+                 else "application.subject.unit_certificate.number")
+        first, first_subject = seen.setdefault(certificate.canonical, (line, key_of(subject)))
+        if first_subject != key_of(subject):
+            problems.append(ImportProblem(line, field, f"subject_certificate_elsewhere: the subject's certificate is "
+                                          f"under another subject number on line {first}; a subject has one"))
+            continue
+        on_record = identity.active_subject_of(connection, sealer, certificate)
+        if on_record is not None and on_record.subject_key != key_of(subject):
+            problems.append(ImportProblem(line, field, f"subject_certificate_elsewhere: the subject's certificate is "
+                                          f"on record under the subject number {on_record.subject_number}; a "
+                                          "subject has one"))
+    return problems
+
+
 def load(
     connection: Connection, entries: Sequence[Numbered], sealer: Sealer, now: datetime, *, dry_run: bool = False
 ) -> int:
     """Check everything, then write everything (on the caller's transaction); raises
     `ImportRefused` with every problem, before any write, when a line is bad."""
     serialize_on(connection, (key for _, e in entries for key in lock_keys(e.application.appid, e.service_number)))
-    problems = check_entries(entries) + check_against_registry(connection, entries)
+    problems = (check_entries(entries) + check_against_registry(connection, entries)
+                + check_certificates(connection, sealer, entries))
     if problems:
         raise ImportRefused(problems)
     if dry_run:
@@ -172,7 +202,7 @@ def load(
         number = parse_filing_number(entry.service_number, mini_program=True)
         subject = subject_part(number)
         if key_of(subject) not in created and q.subject_by_key(connection, key_of(subject)) is None:
-            insert_subject(connection, subject, entry.application, now)
+            insert_subject(connection, subject, entry.application, now, sealer)
         created.add(key_of(subject))
         insert_program(connection, sealer, now, number=number, application=entry.application, state=entry.state,
                        approved_at=entry.approved_at, last_filing_id=None)

@@ -40,7 +40,7 @@ SCRIPTS = Path(__file__).parent / "migrations"
 #: The oldest schema revision this code runs on: every table and column `registry.tables`
 #: describes exists from it on (tests/registry/test_schema_window.py proves it). Raise it with
 #: the first code that uses what a new migration adds.
-REQUIRES = "0005"
+REQUIRES = "0008"
 #: Where `upgrade` records the window: the oldest code revision the database still serves.
 WINDOW_TABLE = "registry_schema_window"
 _window = Table(WINDOW_TABLE, MetaData(), Column("serves_code_from", String(32), nullable=False))

@@ -2,7 +2,8 @@
 
 A number is stored as issued, and keyed with its province's canonical prefix: `川ICP备…`
 and `蜀ICP备…` name the same province, so they are the same number and can be issued
-only once. The subject number of a service number is the part before `-`.
+only once. The subject number of a service number is the part before its `-N` (for a
+licence number such as `粤B2-20090059-1626X`, the part before the last `-`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ def key_of(number: FilingNumber) -> str:
 
 
 def subject_part(number: FilingNumber) -> FilingNumber:
-    """`冀ICP备18021892号-2X` -> `冀ICP备18021892号`; a subject number is its own."""
+    """`冀ICP备18021892号-2X` -> `冀ICP备18021892号`, `粤B2-20090059-1626X` -> `粤B2-20090059`;
+    a subject number is its own."""
     if number.is_subject_number:
         return number
-    return parse_filing_number(number.text.split("-", 1)[0], mini_program=False)
+    return parse_filing_number(number.subject_number, mini_program=False)
 
 
 def service_number(subject: FilingNumber, sequence: int) -> str:

@@ -6,10 +6,12 @@ Every query takes an open connection, so that L8's checks and writes share one t
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, func, select
+from sqlalchemy import Connection, Row, Select, and_, func, or_, select
 
+from filing.dates import china_date
 from filing.masking import mask_name
 from filing.models import SubjectType
 from filing.registry import MiniProgramRecord, PublicEntry, RecordState, SubjectRecord
@@ -111,6 +113,7 @@ def subject_record(row: Row[Any]) -> SubjectRecord:
         state=RecordState(row.state),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        identified=row.certificate_digest is not None,
     )
 
 
@@ -120,15 +123,72 @@ def public_subject_name(name: str, subject_type: SubjectType | str) -> str:
 
 
 def public_entry(row: Row[Any]) -> PublicEntry:
+    """MIIT's fields of one mini-program's row (是否限制接入: 是 once its access was cancelled)."""
+    state = RecordState(row.state)
     return PublicEntry(
         subject_name=public_subject_name(row.subject_name, row.subject_type),
         subject_type=SubjectType(row.subject_type),
         subject_number=row.subject_number,
-        mini_program_name=row.name,
         service_number=row.service_number,
-        approved_at=row.approved_at,
-        state=RecordState(row.state),
+        service_name=row.name,
+        approval_date=china_date(row.approved_at),
+        pre_approvals=json.loads(row.pre_approvals) if row.pre_approvals else [],
+        access_restricted=state is RecordState.ACCESS_CANCELLED,
+        state=state,
     )
+
+
+def _like_pattern(fragment: str) -> str:
+    """`fragment` anywhere, its own `%`, `_` and `\\` taken literally (escape character `\\`)."""
+    escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def public_programs(
+    connection: Connection,
+    *,
+    service_key: str | None = None,
+    subject_key: str | None = None,
+    appid: str | None = None,
+    name: str | None = None,
+    certificate_number: str | None = None,
+    include_cancelled: bool = False,
+    limit: int,
+) -> list[Row[Any]]:
+    """The rows the public lookup shows, by exactly one key, at most `limit`: a subject's in
+    sequence order, an appid's ACTIVE one first and then the newest.
+
+    A name matches a unit's name anywhere in it (partial), but a personal subject's name
+    (a person's) only in full: a fragment of a name must not list people. A certificate
+    number is a unit's (personal identity numbers are never a public key). CANCELLED rows
+    only when asked for; ACCESS_CANCELLED ones keep their number, so they always show."""
+    query = _program_select()
+    if service_key is not None:
+        query = query.where(_programs.service_key == service_key)
+    elif subject_key is not None:
+        query = query.where(_programs.subject_key == subject_key)
+    elif appid is not None:
+        query = query.where(_programs.appid == appid)
+    elif name is not None:
+        personal = _subjects.type == SubjectType.PERSONAL.value
+        query = query.where(or_(
+            and_(~personal, _subjects.name.ilike(_like_pattern(name), escape="\\")),
+            and_(personal, _subjects.name == name),
+        ))
+    elif certificate_number is not None:
+        query = query.where(_subjects.type != SubjectType.PERSONAL.value,
+                            _subjects.certificate_number == certificate_number)
+    else:
+        raise ValueError("a public lookup names one key")
+    if not include_cancelled:
+        query = query.where(_programs.state != RecordState.CANCELLED.value)
+    if appid is not None:
+        query = query.order_by((_programs.state == RecordState.ACTIVE.value).desc(), _programs.updated_at.desc(),
+                               _programs.id.desc())
+    else:
+        query = query.order_by(_subjects.subject_key, _programs.sequence, _programs.id)
+    query = query.limit(limit)
+    return list(connection.execute(query))
 
 
 def holder(row: Row[Any]) -> str:

@@ -26,9 +26,12 @@ from filing.registry import (
     PublicEntry,
     RegistryChange,
     RegistryOutcome,
+    SubjectCertificate,
     SubjectRecord,
 )
-from registry import importer, migrate
+from filing.models import IdentityDocument
+from registry import identity, importer, migrate, subject_admin
+from registry.subject_admin import IdentifyReport, Merged
 from registry import queries as q
 from registry.changes import Writer, people_context
 from registry.database import CONNECT_TIMEOUT, create_registry_engine, describe, in_transaction, sqlite_path, unavailable
@@ -40,7 +43,18 @@ log = structlog.get_logger("registry")
 
 
 class LookupRefused(ValueError):
-    """A public lookup that names nothing, or too much, or a malformed number."""
+    """A public lookup that names nothing, or too much, or a malformed number: `str()` in
+    English, `message_zh` in Chinese, `field` the query parameter at fault (None: which one)."""
+
+    def __init__(self, message_en: str, message_zh: str, field: str | None = None) -> None:
+        super().__init__(message_en)
+        self.message_zh = message_zh
+        self.field = field
+
+
+#: The most entries one public lookup answers, and the shortest name fragment it searches by.
+PUBLIC_LOOKUP_LIMIT = 100
+MIN_NAME_FRAGMENT = 2
 
 
 def _now() -> datetime:
@@ -117,6 +131,13 @@ class SqlRegistry:
         row = await self._read(lambda c: q.subject_by_key(c, key_of(number)))
         return None if row is None else q.subject_record(row)
 
+    async def subject_of(self, certificate: SubjectCertificate) -> SubjectRecord | None:
+        row = await self._read(lambda c: identity.active_subject_of(c, self._sealer, certificate))
+        return None if row is None else q.subject_record(row)
+
+    async def mobile_held_by_another(self, mobile: str, document: IdentityDocument) -> bool:
+        return await self._read(lambda c: identity.mobile_held_by_another(c, self._sealer, mobile, document))
+
     async def subject_mini_programs(self, subject_number: str) -> list[MiniProgramRecord]:
         try:
             number = subject_part(parse_filing_number(subject_number))
@@ -161,30 +182,44 @@ class SqlRegistry:
         return await self._read(read)
 
     async def lookup(
-        self, *, number: str | None = None, appid: str | None = None, subject: str | None = None
+        self,
+        *,
+        number: str | None = None,
+        appid: str | None = None,
+        subject: str | None = None,
+        certificate: str | None = None,
+        include_cancelled: bool = False,
     ) -> list[PublicEntry]:
-        """备案查询 by exactly one of: a service or subject number, an appid, or a subject's full
-        name (exact match: a public endpoint must not hand out the registry by a substring)."""
-        given = {name: value for name, value in (("number", number), ("appid", appid), ("subject", subject))
-                 if value is not None and value.strip()}
+        """备案查询 by exactly one of: a service or subject number (ICP备, ICP证 or B2), an appid,
+        a subject's name (a unit's also in part, at least 2 characters; a person's in full) or
+        a unit's certificate number. Cancelled filings only with `include_cancelled`; at most
+        `PUBLIC_LOOKUP_LIMIT` entries (a public endpoint must not hand out the registry)."""
+        given = {name: value.strip() for name, value in (("number", number), ("appid", appid),
+                 ("subject", subject), ("certificate", certificate)) if value is not None and value.strip()}
         if len(given) != 1:
-            raise LookupRefused("name exactly one of number (a filing number such as 冀ICP备18021892号-2X), "
-                                "appid (wx followed by 16 hex digits) or subject (the subject's full name)")
-        if number is not None and number.strip():
+            raise LookupRefused("name exactly one of number (a filing number such as 冀ICP备18021892号-2X or "
+                                "粤B2-20090059-1626X), appid (wx followed by 16 hex digits), subject (the subject's "
+                                "name, a unit's also in part) or certificate (a unit's certificate number)",
+                                "请只提供 number（备案号）、appid、subject（主办单位名称）、certificate（单位证件号码）之一")
+        ((kind, value),) = given.items()
+        key: dict[str, str] = {}
+        if kind == "number":
             try:
-                parsed = parse_filing_number(number.strip())
+                parsed = parse_filing_number(value)
             except InvalidFilingNumber as err:
-                raise LookupRefused(f"number: {err}") from None
-            if parsed.is_subject_number:
-                rows = await self._read(lambda c: q.programs_of_subject(c, key_of(parsed)))
-            else:
-                rows = await self._read(lambda c: [r for r in [q.program_by_key(c, key_of(parsed))] if r is not None])
-        elif appid is not None and appid.strip():
-            rows = await self._read(lambda c: q.programs_of_appid(c, appid.strip()))
+                raise LookupRefused(f"number: {err}", err.message_zh, "number") from None
+            key = {"subject_key" if parsed.is_subject_number else "service_key": key_of(parsed)}
+        elif kind == "subject":
+            if len(value) < MIN_NAME_FRAGMENT:
+                raise LookupRefused(f"subject: give at least {MIN_NAME_FRAGMENT} characters of the subject's name",
+                                    f"主办单位名称至少输入{MIN_NAME_FRAGMENT}个字", "subject")
+            key = {"name": value}
+        elif kind == "certificate":
+            key = {"certificate_number": value.upper()}
         else:
-            name = (subject or "").strip()
-            rows = await self._read(lambda c: [r for s in q.subjects_named(c, name)
-                                               for r in q.programs_of_subject(c, s.subject_key)])
+            key = {"appid": value}
+        rows = await self._read(lambda c: q.public_programs(
+            c, **key, include_cancelled=include_cancelled, limit=PUBLIC_LOOKUP_LIMIT))
         return [q.public_entry(row) for row in rows]
 
     # --- writes -----------------------------------------------------------------------------
@@ -195,6 +230,17 @@ class SqlRegistry:
         log.info("registry_change", filing_id=change.filing_id, kind=change.kind.value, appid=change.appid,
                  number=change.number, applied=outcome.applied, why_key=outcome.why_key, cancelled=outcome.cancelled)
         return outcome
+
+    async def identify_subjects(self, unit_certificates: dict[str, str] | None = None) -> IdentifyReport:
+        """`filings registry identify-subjects`: fill in subjects' certificates, report the rest
+        and every conflict (`registry.subject_admin`), in one transaction."""
+        return await self._write(lambda c: subject_admin.identify(c, self._sealer, unit_certificates))
+
+    async def merge_subjects(self, keep: str, other: str) -> Merged:
+        """`filings registry merge-subject KEEP OTHER`, in one transaction (`subject_admin.merge`)."""
+        merged = await self._write(lambda c: subject_admin.merge(c, self._sealer, keep, other))
+        log.info("subjects_merged", kept=merged.kept, merged=merged.merged, moved=len(merged.moved))
+        return merged
 
     async def import_entries(self, entries: list[ImportEntry]) -> int:
         """All or none; `importer.ImportRefused` (entries numbered from 1) when any is bad."""

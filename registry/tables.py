@@ -77,10 +77,31 @@ subjects = Table(
     Column("state", String(20), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # --- who the subject is (migration 0006; NULL on rows not identified yet) -----------
+    #: The certificate's type: a `UnitCertificateType` or, personal, an `IdentityDocumentType`.
+    Column("certificate_type", String(40), nullable=True),
+    #: A unit certificate's number (the 统一社会信用代码) in clear, upper-case; NULL for a
+    #: personal subject, whose identity number is personal data (sealed below).
+    Column("certificate_number", String(40), nullable=True),
+    #: Keyed digest of the certificate (`registry.identity`), both kinds: what lookups use.
+    Column("certificate_digest", String(100), nullable=True),
+    #: A personal subject's identity document (type + number), sealed as people on record are.
+    Column("certificate_sealed", LargeBinary, nullable=True),
+    #: `filings registry merge-subject`: the subject key this (CANCELLED) subject was merged into.
+    Column("merged_into", String(40), nullable=True),
     CheckConstraint(_STATE_CHECK, name="ck_subjects_state"),
     UniqueConstraint("subject_number", name="uq_subjects_subject_number"),
 )
 Index("ix_subjects_name", subjects.c.name)
+Index("ix_subjects_certificate_number", subjects.c.certificate_number)
+#: One ACTIVE subject per certificate (digest under the same key), enforced by the database.
+Index(
+    "uq_subjects_active_certificate",
+    subjects.c.certificate_digest,
+    unique=True,
+    sqlite_where=text("state = 'ACTIVE'"),
+    postgresql_where=text("state = 'ACTIVE'"),
+)
 
 mini_programs = Table(
     "mini_programs",
@@ -100,6 +121,10 @@ mini_programs = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     #: The workflow id of the filing that made the last change (None: imported).
     Column("last_filing_id", String(200), nullable=True),
+    #: 服务前置审批项, what the public lookup shows (migration 0006): the pre-approval
+    #: categories of the approved application, a JSON list; NULL for rows recorded before
+    #: 0006 (their applications were not kept), shown as none.
+    Column("pre_approvals", Text, nullable=True),
     CheckConstraint(_STATE_CHECK, name="ck_mini_programs_state"),
     CheckConstraint("sequence > 0", name="ck_mini_programs_sequence"),
     UniqueConstraint("service_key", name="uq_mini_programs_service_key"),
@@ -128,6 +153,20 @@ people_on_record = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
 )
 
+#: R4 across the registry (migration 0006): whose mobile each number on record is, as keyed
+#: digests only (`registry.identity`): a mobile and the identity document of the person it is
+#: on record for, per mini-program. Rewritten with the people on record (NEW, CHANGE, import).
+mobiles_on_record = Table(
+    "mobiles_on_record",
+    metadata,
+    Column("service_key", String(40), ForeignKey("mini_programs.service_key", name="fk_mobiles_mini_program"),
+           nullable=False),
+    Column("mobile_digest", String(100), nullable=False),
+    Column("person_digest", String(100), nullable=False),
+    PrimaryKeyConstraint("service_key", "mobile_digest", "person_digest", name="pk_mobiles_on_record"),
+)
+Index("ix_mobiles_on_record_mobile", mobiles_on_record.c.mobile_digest)
+
 registry_changes = Table(
     "registry_changes",
     metadata,
@@ -142,9 +181,13 @@ registry_changes = Table(
     #: The `RegistryOutcome` answered, as JSON: a repeated key answers it again.
     Column("outcome", Text, nullable=False),
     Column("recorded_at", UtcDateTime(), nullable=False),
+    #: When the provincial review the approval ended began (migration 0008; NULL before it,
+    #: for imports and for the platform's own 取消接入): the forecast's samples.
+    Column("review_started_at", UtcDateTime(), nullable=True),
     UniqueConstraint("filing_key", name="uq_registry_changes_filing_key"),
 )
 Index("ix_registry_changes_appid", registry_changes.c.appid)
+Index("ix_registry_changes_approved_at", registry_changes.c.approved_at)
 
 # --- the filing service's tables (migration 0002) ------------------------------------
 
@@ -237,3 +280,69 @@ rate_limit_windows = Table(
     Column("expires_at", UtcDateTime(), nullable=False),
 )
 Index("ix_rate_limit_windows_expires_at", rate_limit_windows.c.expires_at)
+
+
+# --- open verifications (migration 0006) ------------------------------------------------
+
+#: The 12381 verifications open per mobile (issue 17): written by the SMS activity when a
+#: code is sent, read by `POST /v1/sms/verify`, which finds the filing from the mobile alone.
+#: The mobile is never stored: `mobile_digest` is an HMAC of it under a key derived from the
+#: payload keyring (a plain digest of a mobile is reversed by trying the 10¹¹ numbers).
+#: Rows past `expires_at` are ignored and deleted; a verified verifier's row is deleted.
+open_verifications = Table(
+    "open_verifications",
+    metadata,
+    Column("mobile_digest", String(64), nullable=False),
+    #: The filing's workflow id (`filing-<appid>`).
+    Column("filing_id", String(200), nullable=False),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("mobile_digest", "filing_id", name="pk_open_verifications"),
+)
+Index("ix_open_verifications_expires_at", open_verifications.c.expires_at)
+
+
+# --- province supplementary materials (migration 0006) ------------------------------------
+
+#: The provinces' supplementary-material lists in force (R10, issue 17), written by
+#: `filings materials provinces import FILE` (checked, the whole list or nothing) and read by
+#: every worker's L1 check and every service replica's start check: one row, the whole list
+#: with each province's provenance. No row: the list shipped with the engine applies.
+province_material_lists = Table(
+    "province_material_lists",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    #: The listing as checked (`ProvinceListing.canonical_json`): provinces by prefix, each
+    #: with `source`, `checked` and its items.
+    Column("content", Text, nullable=False),
+    #: SHA-256 of `content`: readers re-parse only when it changed.
+    Column("checksum", String(64), nullable=False),
+    #: 1 on the first import, +1 on each import that changed the list.
+    Column("version", Integer, nullable=False),
+    Column("imported_at", UtcDateTime(), nullable=False),
+    #: The file the operator imported (its name as given), for `... provinces show`.
+    Column("imported_from", Text, nullable=False),
+    CheckConstraint("id = 1", name="ck_province_material_lists_one_row"),
+    CheckConstraint("version > 0", name="ck_province_material_lists_version"),
+)
+
+
+# --- the console's drafts (migration 0007) -------------------------------------------------
+
+#: An applicant's draft of the console's form (issue 19), kept until submitted or discarded.
+#: The content (what was typed, the materials uploaded) may hold personal data: it is sealed
+#: with the payload keyring, bound to its owner and id (`service.console.drafts`). The owner
+#: is a SHA-256 of the token's principal (`applicant:<sub>`); the appid and kind are in clear
+#: (the list of drafts shows them; neither is personal).
+console_drafts = Table(
+    "console_drafts",
+    metadata,
+    Column("draft_id", String(36), primary_key=True),
+    Column("owner_digest", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("appid", String(20), nullable=False),
+    Column("sealed_content", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+Index("ix_console_drafts_owner_digest", console_drafts.c.owner_digest)

@@ -23,7 +23,7 @@ from service.guards import Gatekeeper
 from service.hosts import KnownHosts
 from service.openapi import build_openapi
 from service.problems import Problem, on_http_exception, on_problem, on_request_validation
-from service.routes import applicant, filings, materials, public, reviews
+from service.routes import applicant, checks, filings, forecasts, materials, on_record, public, reviews, verification
 from service.temporal import Temporal, connect_lazily
 
 DESCRIPTION = (
@@ -48,7 +48,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     app = FastAPI(title="ICP filing service", version="1", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.services = svc
-    for router in (filings.router, reviews.router, applicant.router, materials.router, public.router):
+    for router in (filings.router, checks.router, reviews.router, applicant.router, verification.router, materials.router,
+                   forecasts.router, on_record.router, public.router):
         app.include_router(router)
     app.add_exception_handler(Problem, on_problem)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_request_validation)  # type: ignore[arg-type]

@@ -9,11 +9,14 @@ from sqlalchemy import Engine
 
 from engine.settings import Settings
 from engine.wiring import resolve_adapter
-from filing.ports import MaterialStore, Registry
+from filing.ports import MaterialStore, OpenVerifications, Registry
 from registry.database import create_registry_engine
+from registry.open_verifications import SqlOpenVerifications
+from registry.province_materials import ProvinceMaterialsStore
 from registry.rate_windows import SharedMovingWindows
 from service.audit import AuditLog
 from service.auth import TokenVerifier, build_verifier
+from service.forecasts import ForecastBoard
 from service.idempotency import IdempotencyStore
 from service.metrics import ServiceMetrics
 from service.problems import Problem
@@ -32,6 +35,12 @@ class Services:
     registry: Registry
     materials: MaterialStore
     sms_limits: SmsVerifyLimits
+    #: The mobiles' open 12381 verifications (`POST /v1/sms/verify` finds the filing there).
+    verifications: OpenVerifications
+    #: R10's province lists in force (the registry database's import, else the shipped list).
+    province_lists: ProvinceMaterialsStore
+    #: The provincial-review forecast (figures per province and kind, and their gauge).
+    forecasts: ForecastBoard
     connected: Temporal | None = None
 
     @property
@@ -63,6 +72,9 @@ def build_services(settings: Settings) -> Services:
         # Counted in the registry database: every replica shares the windows.
         sms_limits=SmsVerifyLimits(api.sms_verify_per_mobile, api.sms_verify_per_client, metrics,
                                    SharedMovingWindows(url, engine=engine), pseudonym_key(payload_key)),
+        verifications=SqlOpenVerifications(url, keyring.all_keys(), keyring.current, engine=engine),
+        province_lists=ProvinceMaterialsStore(url, engine=engine),
+        forecasts=ForecastBoard(engine, url, metrics),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.process_collector import ProcessCollector
 
 
@@ -33,4 +33,14 @@ class ServiceMetrics:
             registry=self.registry)
         self.audited_reads = Counter(
             "filings_api_audited_reads", "Clear reads recorded in the audit log.", ["action", "role"],
+            registry=self.registry)
+        #: The provincial-review forecast (`service.forecasts`): business days the reviews of
+        #: the last 90 days took, per province and kind (NaN below 20 finished reviews).
+        self.forecast_days = Gauge(
+            "filings_provincial_review_business_days",
+            "Business days finished provincial reviews took over the sliding window (quantile 0.5, 0.9); NaN: too few.",
+            ["province", "kind", "quantile"], registry=self.registry)
+        self.forecast_finished = Gauge(
+            "filings_provincial_review_finished",
+            "Finished provincial reviews in the forecast's sliding window.", ["province", "kind"],
             registry=self.registry)

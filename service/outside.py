@@ -7,7 +7,7 @@ problem naming the part, and nothing was done.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -15,6 +15,7 @@ from engine import checks
 from filing.messages import Violation
 from filing.models import Application, CancellationRequest
 from filing.ports import MaterialOwner, MaterialStore, Registry
+from filing.province_materials import ProvinceMaterials
 from service.principal import Principal, Role
 from service.problems import Problem
 
@@ -30,15 +31,18 @@ async def outside(call: Awaitable[T], part: str) -> T:
 
 
 async def start_violations(
-    request: Application | CancellationRequest, store: MaterialStore, registry: Registry, principal: Principal
+    request: Application | CancellationRequest, store: MaterialStore, registry: Registry, principal: Principal,
+    province_lists: Callable[[], ProvinceMaterials] | None = None,
 ) -> list[Violation]:
     """Every violation before a start or resubmission (`engine.checks`: the rules, R10 against
     the material store, R8 against the registry), as the starter reports them; an outside part
     that cannot answer is a 503 naming it. An applicant names only materials they uploaded
-    (`material_owner`); an operator, who may read every material anyway, any in the store."""
+    (`material_owner`); an operator, who may read every material anyway, any in the store.
+    `province_lists`: R10's lists in force (`Services.province_lists.lists`)."""
     owner = material_owner(principal) if principal.role is Role.APPLICANT else None
     try:
-        return await checks.start_violations(request, datetime.now(UTC), store=store, registry=registry, owner=owner)
+        return await checks.start_violations(request, datetime.now(UTC), store=store, registry=registry, owner=owner,
+                                             province_lists=province_lists)
     except checks.CheckUnavailable as err:
         raise Problem(503, str(err), kind=f"{err.part.replace(' ', '-')}-unavailable",
                       headers={"Retry-After": "5"}) from None

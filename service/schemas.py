@@ -9,8 +9,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from filing.field_labels import label
 from filing.messages import Decision, Reason, Stage
 from filing.models import Application, CancellationRequest, FilingKind, Model
+from filing.preapproval import declared_hits
+from filing.registry import RecordState
 
 
 class FilingStarted(BaseModel):
@@ -66,6 +69,26 @@ class MaterialLink(BaseModel):
     href: str = Field(description="GET it here (audited).")
 
 
+class ScreenFlag(BaseModel):
+    """前置审批提示: R6's keyword screen found a pre-approval category in an application that
+    answered "以上都不涉及" and names no record of it. A keyword is a hint, so the application
+    was accepted; the reviewer judges whether the declaration holds."""
+
+    field: str = Field(description="Where the keyword was found: mini_program.name, mini_program.remark or "
+                                   "mini_program.service_categories[i].")
+    label_zh: str = Field(description="That field's Chinese label, as the console shows it (服务类目（第1项）).")
+    keyword: str = Field(description="The keyword found (在线问诊).")
+    category: str = Field(description="The pre-approval category it hints at (医疗保健).")
+
+    @staticmethod
+    def of(application: Application | None) -> list[ScreenFlag]:
+        """The flags of an application, on the packaged keyword screen; none for a cancellation."""
+        if application is None:
+            return []
+        return [ScreenFlag(field=hit.field, label_zh=label(hit.field), keyword=hit.keyword, category=hit.category)
+                for hit in declared_hits(application)]
+
+
 class ApplicationRead(BaseModel):
     """The current application (or cancellation request) in clear. Every read is audited."""
 
@@ -76,6 +99,9 @@ class ApplicationRead(BaseModel):
     application: Application | None = None
     cancellation: CancellationRequest | None = None
     materials: list[MaterialLink] = Field(default_factory=list)
+    screen_flags: list[ScreenFlag] = Field(
+        default_factory=list, description="前置审批提示 for the reviewer: keyword-screen hits the applicant answered "
+                                          "\"以上都不涉及\" for (R6); empty when there are none.")
 
 
 class NextNumber(BaseModel):
@@ -98,3 +124,21 @@ class HealthCheck(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     checks: dict[str, HealthCheck]
+
+
+class OnRecord(Model):
+    """The registry's record of a mini-program, for its applicant (no personal data in clear)."""
+
+    appid: str
+    service_number: str = Field(title="服务备案号")
+    subject_number: str = Field(title="主体备案号")
+    service_name: str = Field(title="服务名称")
+    subject_name: str = Field(title="主办单位名称")
+    province: str
+    state: RecordState
+    approved_at: datetime
+    #: Per cancellation kind, the masked mobiles the MIIT's 12381 SMS would go to: the subject
+    #: principal on record (注销主体), the mini-program principal on record (注销小程序), nobody (取消接入).
+    sms_to: dict[FilingKind, list[str]]
+    #: The other mini-programs of the subject on record that a 注销主体 cancels too (their service numbers).
+    subject_mini_programs: list[str] = Field(default_factory=list)

@@ -98,6 +98,7 @@ class FilingEffects:
         *,
         deadline: Deadline | None = None,
         due_at: datetime | None = None,
+        reasons: int | None = None,
     ) -> None:
         """Every stage change goes through here: state, timeline and search attributes at
         once. Decisions accepted for the stage left do not carry over (L9)."""
@@ -109,7 +110,7 @@ class FilingEffects:
         s.due_at = deadline.due_at if deadline else due_at
         s.sla_breached = False
         s.platform_decision = s.province_decision = None
-        self._record(event, detail)
+        self._record(event, detail, reasons=reasons)
         self._publish()
 
     def _refuse(self, by: ReturnedBy, reasons: list[Reason], event: str, detail: str | None = None) -> None:
@@ -119,17 +120,18 @@ class FilingEffects:
             self._return(by, reasons, event, detail)
             return
         self._s.returned = ReturnedView(by=by, reasons=reasons)
-        self._enter(Stage.REJECTED, event, detail or ", ".join(r.error for r in reasons)[:500])
+        self._enter(Stage.REJECTED, event, detail or ", ".join(r.error for r in reasons)[:500], reasons=len(reasons))
 
     def _return(self, by: ReturnedBy, reasons: list[Reason], event: str, detail: str | None = None) -> None:
         s = self._s
         s.returned = ReturnedView(by=by, reasons=reasons)
         s.returned_notified = False
         detail = detail or ", ".join(r.error for r in reasons)[:500]
-        self._enter(Stage.RETURNED, event, detail, due_at=self._now() + self._policy.resubmission_window)
+        self._enter(Stage.RETURNED, event, detail, due_at=self._now() + self._policy.resubmission_window,
+                    reasons=len(reasons))
 
-    def _record(self, event: str, detail: str | None = None, *, log: bool = True) -> None:
-        self._s.record(TimelineEntry(at=self._now(), event=event, detail=detail))
+    def _record(self, event: str, detail: str | None = None, *, log: bool = True, reasons: int | None = None) -> None:
+        self._s.record(TimelineEntry(at=self._now(), event=event, detail=detail, reasons=reasons))
         if log:
             workflow.logger.info("filing %s: %s", event, detail or "", extra=self._log_context())
         metrics.event_recorded(event)
@@ -248,6 +250,8 @@ class FilingEffects:
         request = SendCodeRequest(
             filing_id=self._filing_id(), mobile=verifier.mobile, idempotency_key=key, context=context,
             key_id=key_id, window=self._policy.sms_window,
+            # A resend's window is the one already open (L3: a resend does not extend it).
+            expires_at=s.sms_expires_at if verifier.resend and s.stage is Stage.SMS_VERIFICATION else None,
         )
         try:
             sent = await self._effect(
@@ -285,6 +289,15 @@ class FilingEffects:
             filing_number=s.filing_number,
             idempotency_key=f"{self._key_prefix()}:{s.attempt}:{event}:{s.notices}",
             recipients=self._recipients(channels),
+            # What the notice's text names (rendered by the notifier activity): data only,
+            # no command changes, so running filings replay as they recorded.
+            appid=s.appid,
+            kind=s.kind.value,
+            service_name=s.application.mini_program.name if s.application is not None else None,
+            stage=s.stage.value,
+            due_at=s.due_at,
+            province=s.province,
+            returned_by=s.returned.by.value if s.returned is not None else None,
         )
         if not self._shape:
             await self._deliver(notice)  # the earlier shape waited for each notice

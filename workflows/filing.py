@@ -141,7 +141,12 @@ class FilingWorkflow(FilingMessages):
                 await self._drain()  # a filing of the earlier shape: its notices were awaited
                 await self._continue_as_new(start)
             await steps[self._s.stage]()
-        await self._notify(f"filing_{self._s.stage.value.lower()}", APPLICANT)
+        # The reasons of a refusal or of a withdrawal the SMS caused go to the applicant too.
+        s = self._s
+        why = s.stage is Stage.REJECTED or (s.stage is Stage.WITHDRAWN and s.kind.is_cancellation)
+        ended_by = s.returned if why else None
+        await self._notify(f"filing_{s.stage.value.lower()}", APPLICANT,
+                           reasons=ended_by.reasons if ended_by is not None else None)
         await workflow.wait_condition(lambda: not self._deliveries and workflow.all_handlers_finished())
         return FilingOutcome(
             stage=self._s.stage,
@@ -233,6 +238,8 @@ class FilingWorkflow(FilingMessages):
             return
         self._s.preapproval_categories = list(check.preapproval_categories)
         self._s.preapproval_index = dict(check.preapproval_index)
+        self._s.service_types = list(check.service_types)
+        self._s.preapproval_keywords = {word: list(found) for word, found in check.preapproval_keywords.items()}
         if check.province_materials is not None:
             self._s.province_materials = check.province_materials
         if self._s.stage is not stage:
@@ -379,6 +386,9 @@ class FilingWorkflow(FilingMessages):
             number=decision.filing_number or self._named_number() or "",
             approved_at=self._now(),
             application=self._s.application if not self._s.kind.is_cancellation else None,
+            # The provincial review's start, for the forecast: the activity's input only (no
+            # new command), so recorded histories replay unchanged.
+            review_started_at=self._s.stage_since if self._s.stage is Stage.PROVINCIAL_REVIEW else None,
         )
         try:
             return await workflow.execute_activity_method(

@@ -396,6 +396,7 @@ class FilingMessages(FilingEffects):
             new, self._now(),
             categories=s.preapproval_index or frozenset(s.preapproval_categories),
             province_lists=s.province_materials,
+            service_types=s.service_types, keywords=s.preapproval_keywords,
         )
         if violations:
             listed = "; ".join(f"{v.field}: {v.key}: {v.message_en}" for v in violations)

@@ -37,7 +37,8 @@ def write_files(directory: Path, count: int) -> list[Path]:
     now = datetime.now(UTC)
     paths = []
     for _ in range(count):
-        application = example_application(now, appid=new_appid())
+        appid = new_appid()
+        application = example_application(now, appid=appid, company=appid)
         path = directory / f"{application.appid}.json"
         path.write_text(json.dumps(application.model_dump(mode="json", exclude_none=True), ensure_ascii=False),
                         encoding="utf-8")

@@ -196,7 +196,7 @@ class Callers:
 
 def _applications(n: int) -> list[Any]:
     now = datetime.now(UTC)
-    return [example_application(now, appid=new_appid()) for _ in range(n)]
+    return [example_application(now, appid=a, company=a) for a in (new_appid() for _ in range(n))]
 
 
 async def _stage_count(client: Client, stage: str) -> int:

@@ -80,7 +80,7 @@ async def wait_count(count: Callable[[], int], want: int, timeout: float) -> flo
 async def engine_round(client: Client, server: Server, worker: WorkerHandle, size: int, timeout: float,
                        say: Say) -> dict[str, Any]:
     now = await server_now(client)  # the server's clock is days ahead after earlier rounds
-    applications = [example_application(now, appid=new_appid()) for _ in range(size)]
+    applications = [example_application(now, appid=a, company=a) for a in (new_appid() for _ in range(size))]
     await gathered(applications, lambda a: start_filing(client, a, task_queue=worker.task_queue))
     ids = {f"filing-{a.appid}" for a in applications}
 

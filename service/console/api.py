@@ -77,6 +77,13 @@ class Api:
             response = await client.post(path, json=body, headers={"Idempotency-Key": key})
         return _answer(response)
 
+    async def upload(self, content: bytes, filename: str) -> Answer:
+        """`POST /v1/materials` (multipart `file`) under a fresh key: one upload, one effect."""
+        async with self._client() as client:
+            response = await client.post("/v1/materials", files={"file": (filename or "material", content)},
+                                         headers={"Idempotency-Key": str(uuid.uuid4())})
+        return _answer(response)
+
     async def fetch(self, path: str, params: dict[str, Any]) -> httpx.Response:
         """The raw answer (a material's bytes)."""
         async with self._client() as client:

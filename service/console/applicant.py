@@ -19,12 +19,13 @@ from starlette.datastructures import FormData
 from filing.masking import mask_mobile
 from filing.messages import WITHDRAWABLE, Reason, Stage
 from filing.models import Application
-from service.console import fields, forms
+from service.console import fields, forms, labels
 from service.console.api import Answer, Api
 from service.console.filing_view import FilingView, load
 from service.console.forms import text
 from service.console.refusals import problem_page
-from service.console.why import explain
+from service.console.refusals import words as refusal_words
+from service.console.settle import settled
 from service.principal import Principal
 
 EDIT_PREFIX = "f:"
@@ -83,7 +84,7 @@ def applicant_page(request: Request, principal: Principal, view: FilingView, *, 
         request, "applicant.html", status=status, principal=principal, view=view, status_=view.status,
         reasons_at=at, general_reasons=general, editable=editable, returned=returned,
         verifiers=verifiers(view) if view.status.stage is Stage.SMS_VERIFICATION else [],
-        withdrawable=view.status.stage in WITHDRAWABLE and not view.status.kind.is_cancellation,
+        withdrawable=view.status.stage in WITHDRAWABLE and not view.status.kind.is_cancellation and not view.moving_on,
         form=form or {}, errors=errors or {}, problem=problem, focus=focus, keys=keys or {},
         edit_prefix=EDIT_PREFIX,
     )
@@ -99,11 +100,11 @@ async def _again(request: Request, principal: Principal, api: Api, appid: str, f
     elif answer.status == 422:
         problem = "未提交：请更正标出的内容"
     elif answer.status == 409:
-        problem = f"未生效：{explain(answer.why or answer.detail)}"
+        problem = f"未生效：{refusal_words(answer)}"
     elif answer.status >= 500:
-        problem = f"暂时无法完成（{answer.detail}），内容已保留，请稍后再试"
+        problem = f"暂时无法完成（{refusal_words(answer)}），内容已保留，请稍后再试"
     else:
-        problem = f"未完成：{answer.detail}"
+        problem = f"未完成：{refusal_words(answer)}"
     return applicant_page(request, principal, view, status=answer.status, form=forms.kept(form), errors=errors,
                           problem=problem, focus=focus, keys={act: forms.idempotency_key(form, answer.status)})
 
@@ -123,8 +124,12 @@ async def resubmit(request: Request, principal: Principal, appid: str) -> Respon
             fields.set_path(application, leaf.path, fields.typed(leaf, value))
     answer = await api.post(f"/v1/filings/{appid}/resubmit", {"application": application}, text(form, "idem"))
     if answer.ok:
+        attempt = answer.body["attempt"]
+        # The engine checks the new attempt first (SUBMITTED): the page after the redirect shows where it went.
+        status = await settled(api, appid, lambda s: s.attempt == attempt and s.stage not in (Stage.RETURNED, Stage.SUBMITTED))
+        where = labels.stage(status.stage, status.kind) if status is not None and status.attempt == attempt else "已提交"
         return forms.pages_of(request).redirect(
-            request, f"/filings/{appid}", flash=f"已重新提交：第 {answer.body['attempt']} 次提交，等待平台初审")
+            request, f"/filings/{appid}", flash=f"已重新提交：第 {attempt} 次提交，当前阶段：{where}")
     errors: dict[str, str] = {}
     for error in answer.errors:
         path = error.get("field", "").removeprefix("application.")

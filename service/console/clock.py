@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from filing.dates import CHINA_TZ
+from filing.dates import CHINA_TZ, deadline_text
 
 
 def china_time(instant: datetime | str | None, *, seconds: bool = False) -> str:
@@ -20,6 +20,16 @@ def china_time(instant: datetime | str | None, *, seconds: bool = False) -> str:
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
     return instant.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def deadline(instant: datetime | str | None) -> str:
+    """A deadline, the one way every surface shows it: `2026-12-09 24:00（北京时间）`
+    (`filing.dates.deadline_text`; at midnight, 24:00 of the day it closes)."""
+    if instant is None or instant == "":
+        return "—"
+    if isinstance(instant, str):
+        instant = datetime.fromisoformat(instant)
+    return deadline_text(instant)
 
 
 @dataclass(frozen=True)

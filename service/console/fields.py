@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from filing.dates import CHINA_TZ
+from filing.field_labels import label
 from filing.models import LONG_TERM, Application, CancellationRequest
 from service.console import labels
 
@@ -32,61 +33,9 @@ GROUPS: tuple[tuple[str, str], ...] = (
 _GROUP_OF_TOP = {"subject": "subject", "subject_principal": "subject_principal", "mini_program": "mini_program",
                  "mini_program_principal": "mini_program_principal", "extra_materials": "extra_materials"}
 
-_PERSON = {
-    "name": "姓名",
-    "identity_document": "",
-    "mobile": "手机号码",
-    "emergency_mobile": "应急联系人手机号码",
-    "email": "电子邮箱",
-}
-_DOCUMENT = {"type": "证件类型", "number": "证件号码", "valid_until": "证件有效期至", "scan": "证件彩色扫描件"}
+# The labels by field path (`LABELS`, `label`) live in filing/field_labels.py: the notices the
+# engine sends name returned fields by them too. Add a new field's label there.
 
-#: Labels by path pattern, indices written `[]`; a part with an empty label adds nothing.
-LABELS: dict[str, str] = {
-    "kind": "备案类型",
-    "filing_number": "原备案号",
-    "cancellation_reason": "注销原因",
-    "appid": "AppID",
-    "reason": "注销原因",
-    "subject.type": "主体类型",
-    "subject.name": "主体名称",
-    "subject.unit_certificate.type": "单位证件类型",
-    "subject.unit_certificate.number": "单位证件号码",
-    "subject.unit_certificate.valid_until": "单位证件有效期至",
-    "subject.unit_certificate.scan": "单位证件彩色扫描件",
-    "subject.unit_certificate": "单位证件",
-    "subject.address.province": "通讯地址（省份）",
-    "subject.address.city": "通讯地址（城市）",
-    "subject.address.detail": "详细通讯地址",
-    "subject.subject_number": "主体备案号",
-    "subject.principal_is_legal_representative": "负责人是否为法人",
-    "subject.legal_representative": "法人",
-    "subject.legal_representative.name": "法人姓名",
-    **{f"subject.legal_representative.identity_document.{k}": f"法人{v}" for k, v in _DOCUMENT.items()},
-    **{f"subject_principal.{k}": v for k, v in _PERSON.items() if v},
-    **{f"subject_principal.identity_document.{k}": v for k, v in _DOCUMENT.items()},
-    "mini_program.appid": "AppID",
-    "mini_program.name": "小程序名称",
-    "mini_program.service_categories": "服务类目",
-    "mini_program.service_categories[]": "服务类目",
-    "mini_program.pre_approvals": "前置审批",
-    "mini_program.pre_approvals[].category": "前置审批类目",
-    "mini_program.pre_approvals[].approval_number": "前置审批号",
-    "mini_program.pre_approvals[].document_name": "前置审批文件名",
-    "mini_program.pre_approvals[].document": "前置审批文件",
-    "mini_program_principal.reuse_subject_principal": "复用主体负责人信息",
-    "mini_program_principal.person": "小程序负责人",
-    **{f"mini_program_principal.person.{k}": v for k, v in _PERSON.items() if v},
-    **{f"mini_program_principal.person.identity_document.{k}": v for k, v in _DOCUMENT.items()},
-    "mini_program_principal.face_verification.record_id": "人脸核身记录号",
-    "mini_program_principal.face_verification.passed": "人脸核身结果",
-    "mini_program_principal.face_verification.verified_at": "人脸核身时间",
-    "extra_materials": "补充材料",
-    "extra_materials[].name": "补充材料名称",
-    "extra_materials[].sha256": "补充材料文件",
-}
-
-_INDEX = re.compile(r"\[(\d+)\]")
 
 
 @dataclass(frozen=True)
@@ -122,16 +71,6 @@ class Group:
     leaves: list[Leaf] = field(default_factory=list)
 
 
-def label(path: str) -> str:
-    """`mini_program.pre_approvals[1].document` -> `前置审批文件（第2项）`; unknown paths stay as they are."""
-    pattern = _INDEX.sub("[]", path)
-    found = LABELS.get(pattern)
-    if found is None:
-        return path
-    numbers = [int(n) + 1 for n in _INDEX.findall(path)]
-    return found + "".join(f"（第{n}项）" for n in numbers)
-
-
 def groups(request: Application | CancellationRequest) -> list[Group]:
     """Every field, in the seed's groups and the models' order; empty groups left out."""
     found = {key: Group(key, title) for key, title in GROUPS}
@@ -141,6 +80,9 @@ def groups(request: Application | CancellationRequest) -> list[Group]:
         found[_GROUP_OF_TOP.get(top, "filing")].leaves.append(leaf)
     return [g for g in found.values() if g.leaves]
 
+
+#: Fields only old filings carry (decodable in their histories); a new application leaves them out.
+_LEGACY_WHEN_ABSENT = ("identity_document.scan", "legal_representative.identity_document")
 
 #: Parts left out for a reason the application states itself: said so instead of "未填写".
 _ABSENT_BECAUSE = {
@@ -154,8 +96,10 @@ def _leaves(model: BaseModel, prefix: str, materials: set[str]) -> list[Leaf]:
     for name in type(model).model_fields:
         value = getattr(model, name)
         path = f"{prefix}.{name}" if prefix else name
-        if path in ("cancellation_reason", "filing_number") and value is None:
+        if path in ("cancellation_reason", "filing_number", "reason_type") and value is None:
             continue  # the NEW kind has neither: nothing to show
+        if value is None and path.endswith(_LEGACY_WHEN_ABSENT):
+            continue  # shapes of filings before issue 17 (one scan, the 法人's document): shown only when given
         because = _ABSENT_BECAUSE.get(path)
         if value is None and because is not None and getattr(model, because[0], False):
             out.append(Leaf(path, label(path), None, because[1], "none"))

@@ -14,10 +14,12 @@ from fastapi.responses import Response
 
 from engine.sealing import Sealer
 from engine.settings import Settings
+from service.console.drafts import DraftStore
 from service.console.forms import CsrfRefused, pages_of
 from service.console.login import Login
 from service.console.oidc import OidcClient
 from service.console.pages import router
+from service.console.refusals import status_words
 from service.console.render import Pages
 from service.console.session import ConsoleSession, Signer
 from service.console.sessions import SessionStore
@@ -31,9 +33,10 @@ PROBLEM_TITLES = {404: "没有这个页面", 413: "提交的内容过大", 503: 
 def _problem_page(pages: Pages) -> Callable[[int, str], bytes]:
     """A problem the gatekeeper or the router answered on a console path, as a page."""
     def render(status: int, detail: str) -> bytes:
-        title = PROBLEM_TITLES.get(status, "无法完成")
+        # `detail` is the API's English for integrators: the page says the status's Chinese instead.
+        title, message = status_words(status)
         return pages.env.get_template("problem.html").render(
-            principal=None, csrf="", flash=None, title=title, message=detail or title).encode()
+            principal=None, csrf="", flash=None, title=PROBLEM_TITLES.get(status, title), message=message).encode()
 
     return render
 
@@ -67,6 +70,8 @@ def install_console(app: FastAPI, settings: Settings, services: Services) -> Non
         sessions=sessions,
     )
     app.state.console = pages
+    # The applicant's drafts of the form, beside the sessions, sealed the same way (`service.console.drafts`).
+    app.state.drafts = DraftStore(services.engine, settings.registry_database_url, Sealer(ring))
     app.include_router(router)
     app.add_exception_handler(CsrfRefused, _csrf_refused)
     secure = None if console.public_url is None else console.public_url.startswith("https://")

@@ -7,7 +7,8 @@ a timeline event), so a page and the API, the CLI or a log line can be matched u
 from __future__ import annotations
 
 from filing.messages import ReturnedBy, Stage
-from filing.models import FilingKind, IdentityDocumentType, SubjectType, UnitCertificateType
+from filing.models import CancelReasonType, FilingKind, IdentityDocumentType, SubjectType, UnitCertificateType
+from filing.field_labels import label
 from filing.provinces import province_by_prefix
 from filing.registry import RecordState
 from service.principal import Role
@@ -63,6 +64,7 @@ IDENTITY_DOCUMENTS: dict[str, str] = {
     IdentityDocumentType.HK_MACAO_PERMIT: "港澳居民来往内地通行证",
     IdentityDocumentType.TAIWAN_PERMIT: "台湾居民来往大陆通行证",
     IdentityDocumentType.FOREIGN_PERMANENT_RESIDENT_ID: "外国人永久居留身份证",
+    IdentityDocumentType.HK_MACAO_TAIWAN_RESIDENCE_PERMIT: "港澳台居民居住证",
 }
 
 UNIT_CERTIFICATES: dict[str, str] = {
@@ -79,8 +81,36 @@ RECORD_STATES: dict[str, str] = {
     RecordState.ACCESS_CANCELLED: "已取消接入",
 }
 
+#: WeChat's reason types of a cancellation (`cancel_icp_filing`'s `reason_type`), in its words.
+CANCEL_REASONS: dict[str, str] = {
+    CancelReasonType.NO_LONGER_OPERATED: "不再运营该小程序",
+    CancelReasonType.SUBJECT_CHANGED: "主体信息发生变更，需注销备案后重新备案",
+    CancelReasonType.OTHER: "其他原因",
+}
+
+#: How an approved cancellation is worded: what it is, never 备案成功.
+CANCELLED: dict[str, str] = {
+    FilingKind.CANCEL_SUBJECT: "注销成功",
+    FilingKind.CANCEL_MINI_PROGRAM: "注销成功",
+    FilingKind.CANCEL_ACCESS: "已取消接入",
+}
+
+#: A cancellation's other endings, in its own words (a verifier who leaves the SMS unanswered stops it).
+CANCELLATION_STAGES: dict[str, str] = {
+    Stage.WITHDRAWN: "注销已终止",
+    Stage.REJECTED: "注销未通过",
+}
+
+#: What an approved cancellation did to the registry, said on the filing's page.
+CANCELLED_OUTCOME: dict[str, str] = {
+    FilingKind.CANCEL_SUBJECT: "主体及其下全部小程序的备案已注销",
+    FilingKind.CANCEL_MINI_PROGRAM: "该小程序的备案已注销",
+    FilingKind.CANCEL_ACCESS: "已取消接入：本平台不再为该小程序提供接入，备案号保留",
+}
+
 #: Every enum the application holds, by its class: the words of its values.
 ENUMS: dict[type, dict[str, str]] = {
+    CancelReasonType: CANCEL_REASONS,
     FilingKind: KINDS,
     SubjectType: SUBJECT_TYPES,
     IdentityDocumentType: IDENTITY_DOCUMENTS,
@@ -133,15 +163,33 @@ SMS_RESULTS: dict[str, str] = {
 }
 
 
-def stage(code: str | None) -> str:
+def stage(code: str | None, kind: str | None = None) -> str:
+    """A stage's words; given the filing's kind, a cancellation's ending is worded as what it
+    is (注销成功 / 已取消接入 / 注销已终止), never 备案成功."""
+    if kind and FilingKind(kind).is_cancellation:
+        if code == Stage.APPROVED:
+            return CANCELLED[kind]
+        if code in CANCELLATION_STAGES:
+            return CANCELLATION_STAGES[code]
     return STAGES.get(code or "", code or "—")
+
+
+#: What a reason may name besides a field: the whole application, the SMS step.
+_WHOLE = {"application": "整份申请", "sms": "短信核验", "cancellation": "注销申请"}
+
+
+def field_label(path: str) -> str:
+    """A reason's field by its Chinese label (the path is shown beside it as a small hint)."""
+    return _WHOLE.get(path) or label(path.removeprefix("application."))
 
 
 def kind(code: str | None) -> str:
     return KINDS.get(code or "", code or "—")
 
 
-def event(code: str) -> str:
+def event(code: str, kind: str | None = None) -> str:
+    if code == "approved" and kind and FilingKind(kind).is_cancellation:
+        return CANCELLED[kind]
     return EVENTS.get(code, code)
 
 

@@ -8,7 +8,8 @@ document. What each role sees:
 |---|---|
 | `/queue` | platform reviewers (their desk), provincial reviewers (their province's), operators (all running) |
 | `/filings/{appid}` | reviewers: the review page; applicants: their own filing; operators: the status |
-| `/mine`, `/submit` | applicants |
+| `/mine`, `/submit`, `/apply`, `/filings/{appid}/change` | applicants (the form: `service.console.apply`) |
+| `/filings/{appid}/cancel` | applicants: 注销主体 / 注销小程序 / 取消接入 of a filing on record |
 | `/verify` | the verification site (工信部短信核验) |
 """
 # No `from __future__ import annotations`: FastAPI resolves the `Caller` dependency at run time.
@@ -20,7 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from filing.messages import FilingStatus
 from service.access import Caller
-from service.console import applicant, forms, queue, review, submit, verify
+from service.console import applicant, apply, cancel, forms, queue, review, submit, verify
 from service.console.api import Answer, Api
 from service.console.filing_view import load
 from service.console.materials import material
@@ -57,7 +58,7 @@ async def filing(request: Request, principal: Caller, appid: str) -> Response:
     if not APPID.match(appid):
         return _no_such(request, principal, appid)
     if principal.role is Role.VERIFICATION_SITE:
-        return RedirectResponse(f"/verify?appid={appid}", status_code=303)
+        return RedirectResponse("/verify", status_code=303)  # the page finds the filing from the mobile
     view = await load(Api(request), principal, appid)
     if isinstance(view, Answer):
         return problem_page(request, principal, view, appid)
@@ -101,6 +102,22 @@ async def withdraw(request: Request, principal: Caller, appid: str) -> Response:
     return await applicant.withdraw(request, principal, appid)
 
 
+@router.get("/filings/{appid}/cancel")
+async def cancel_form(request: Request, principal: Caller, appid: str) -> Response:
+    """注销主体 / 注销小程序 / 取消接入 of a filing on record: the form."""
+    if not APPID.match(appid):
+        return _no_such(request, principal, appid)
+    return await cancel.cancel_form(request, principal, appid)
+
+
+@router.post("/filings/{appid}/cancel")
+async def cancel_request(request: Request, principal: Caller, appid: str) -> Response:
+    """The form checked, the confirmation page, then the request (`step`)."""
+    if not APPID.match(appid):
+        return _no_such(request, principal, appid)
+    return await cancel.cancel(request, principal, appid)
+
+
 @router.get("/filings/{appid}/materials/{sha256}")
 async def material_file(request: Request, principal: Caller, appid: str, sha256: str) -> Response:
     return await material(request, principal, appid, sha256)
@@ -115,7 +132,39 @@ async def mine(request: Request, principal: Caller) -> Response:
     appids = sorted(principal.appids)
     answers = await asyncio.gather(*(api.get(f"/v1/filings/{appid}") for appid in appids))
     rows = [(appid, FilingStatus.model_validate(a.body) if a.ok else None, a) for appid, a in zip(appids, answers, strict=True)]
-    return forms.pages_of(request).render(request, "mine.html", principal=principal, rows=rows)
+    records = await cancel.on_record_rows(api, appids)
+    drafts = await request.app.state.drafts.listed(principal.key)  # the form's drafts kept for them (`/apply`)
+    return forms.pages_of(request).render(request, "mine.html", principal=principal, rows=rows, records=records,
+                                          drafts=drafts)
+
+
+@router.get("/apply")
+async def apply_form(request: Request, principal: Caller) -> Response:
+    """The applicant's form (a NEW; `?draft=` one kept)."""
+    return await apply.apply_page(request, principal)
+
+
+@router.post("/apply")
+async def apply_post(request: Request, principal: Caller) -> Response:
+    return await apply.apply_post(request, principal)
+
+
+@router.post("/apply/upload")
+async def apply_upload(request: Request, principal: Caller) -> Response:
+    return await apply.upload(request, principal)
+
+
+@router.post("/apply/check")
+async def apply_check(request: Request, principal: Caller) -> Response:
+    return await apply.check(request, principal)
+
+
+@router.get("/filings/{appid}/change")
+async def change_form(request: Request, principal: Caller, appid: str) -> Response:
+    """A CHANGE of a filing on record, its form prefilled from it."""
+    if not APPID.match(appid):
+        return _no_such(request, principal, appid)
+    return await apply.change_page(request, principal, appid)
 
 
 @router.get("/submit")

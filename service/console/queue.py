@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from filing.models import FilingKind
-from service.console import forms, labels
+from service.console import forecast, forms, labels
 from service.console.api import Api
 from service.console.refusals import problem_page
 from service.context import services
@@ -49,6 +49,7 @@ async def queue(request: Request, principal: Principal) -> Response:
     if not answer.ok:
         return problem_page(request, principal, answer)
     page = FilingPage.model_validate(answer.body)
-    return pages.render(request, "queue.html", principal=principal, title=title(principal), page=page,
+    desk = await forecast.for_desk(Api(request), principal)
+    return pages.render(request, "queue.html", principal=principal, title=title(principal), page=page, forecast=desk,
                         kinds=labels.KINDS, kind=kind, overdue=overdue, first_page=not cursor, size=size,
                         sizes=sorted({size, pages.settings.page_size, *(n for n in SIZES if n <= largest)}))

@@ -16,7 +16,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from filing.masking import mask_mobile
-from service.console import clock, labels
+from filing.notice_texts import reason_parts
+from service.console import clock, labels, timeline
 from service.console.session import FLASH_COOKIE, LOGIN_COOKIE, SESSION_COOKIE, Signer, cookie_header, expired_cookie
 from engine.settings import ConsoleSettings
 from service.console.why import explain
@@ -31,16 +32,21 @@ def environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(
         china_time=clock.china_time,
+        deadline=clock.deadline,
         stage=labels.stage,
         kind=labels.kind,
         event=labels.event,
         province=labels.province,
         returned_by=lambda code: labels.RETURNED_BY.get(code, code),
+        field_label=labels.field_label,
         record_state=lambda code: labels.RECORD_STATES.get(code, code),
         mask_mobile=mask_mobile,
         why=explain,
+        reason_error=lambda reason: reason_parts(reason)[0],
+        reason_suggestion=lambda reason: reason_parts(reason)[1],
     )
-    env.globals.update(time_left=clock.time_left, roles=labels.ROLES, new_key=lambda: str(uuid.uuid4()))
+    env.globals.update(timeline_rows=timeline.rows, time_left=clock.time_left, roles=labels.ROLES, new_key=lambda: str(uuid.uuid4()))
+    env.globals.update(cancelled_outcome=labels.CANCELLED_OUTCOME)
     return env
 
 

@@ -17,12 +17,15 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
+from filing.messages import Stage
 from filing.models import FilingKind
-from service.console import forms
+from service.console import forms, labels
 from service.console.api import Answer, Api
-from service.console.filing_view import FilingView, load
+from service.console.filing_view import DESKS, MOVING_ON, FilingView, load
+from service.console.settle import settled
 from service.console.forms import text
 from service.console.refusals import problem_page
+from service.console.refusals import words as refusal_words
 from service.console.why import explain
 from service.principal import Principal, Role
 
@@ -102,26 +105,43 @@ async def decide(request: Request, principal: Principal, appid: str, decision: s
         body["filing_number"] = text(form, "filing_number").strip()
     answer = await api.post(f"/v1/filings/{appid}/{route}", body, text(form, "idem"))
     if answer.ok:
-        done = "已通过" if decision == "approve" else "已驳回"
-        number = answer.body.get("filing_number") if isinstance(answer.body, dict) else None
-        flash = f"{done}：第 {answer.body.get('attempt')} 次提交" + (f"，备案号 {number}" if number and decision == "approve" else "")
-        return pages.redirect(request, f"/filings/{appid}", flash=flash)
+        return pages.redirect(request, f"/filings/{appid}", flash=await _applied(api, principal, appid, decision, answer))
     errors, focus = _errors_at_fields(answer, decision, filled)
     keys = {decision: forms.idempotency_key(form, answer.status)}
     return await _again(request, principal, api, appid, form, rows=rows, status=answer.status, errors=errors,
                         problem=_problem(answer), focus=focus, keys=keys)
 
 
+async def _applied(api: Api, principal: Principal, appid: str, decision: str, answer: Answer) -> str:
+    """The flash of an applied decision, once the engine shows where the filing went (bounded:
+    `settle`), so the page after the redirect is the filing's new state, not the desk it left."""
+    body = answer.body if isinstance(answer.body, dict) else {}
+    attempt = body.get("attempt")
+    desk = DESKS.get(principal.role)
+    status = await settled(api, appid, lambda s: s.stage is not desk or s.attempt != attempt)
+    done = "已通过" if decision == "approve" else "已驳回"
+    number = body.get("filing_number")
+    if decision == "approve" and status is not None and status.kind.is_cancellation and status.stage is Stage.APPROVED:
+        outcome = labels.CANCELLED_OUTCOME[status.kind]
+        return f"{done}：{labels.stage(status.stage, status.kind)}，{outcome}" + (f"（备案号 {number}）" if number else "")
+    flash = f"{done}：第 {attempt} 次提交" + (f"，备案号 {number}" if number and decision == "approve" else "")
+    if status is not None and status.stage is not desk:
+        flash += f"；当前阶段：{labels.stage(status.stage, status.kind)}"
+    elif decision == "approve":
+        flash += f"；{MOVING_ON}"
+    return flash
+
+
 def _problem(answer: Answer) -> str:
     if answer.status == 409:
-        return f"未生效：{explain(answer.why or answer.detail)}"
+        return f"未生效：{refusal_words(answer)}"
     if answer.status == 422:
         return "未提交：请更正标出的内容"
     if answer.status == 504:
         return "服务未在时限内答复，结论可能已生效：请看下方当前状态；如仍需提交，原样再次提交不会重复生效"
     if answer.status >= 500:
-        return f"暂时无法提交（{answer.detail}），内容已保留，请稍后再试"
-    return f"未提交：{answer.detail}"
+        return f"暂时无法提交（{refusal_words(answer)}），内容已保留，请稍后再试"
+    return f"未提交：{refusal_words(answer)}"
 
 
 def _errors_at_fields(answer: Answer, decision: str, filled: list[int]) -> tuple[dict[str, str], str | None]:

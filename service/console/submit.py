@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from service.console import fields, forms
 from service.console.api import Api
 from service.console.forms import text, upload
-from service.console.why import explain
+from service.console.refusals import words as refusal_words
 from service.json_limits import UnsafeJson, check_json
 from service.principal import Principal
 
@@ -60,8 +60,8 @@ async def submit(request: Request, principal: Principal) -> Response:
     elif answer.status == 422:
         problem = f"申请有 {len(answer.errors)} 处不符合要求，未提交"
     elif answer.status == 409:
-        problem = f"未提交：{explain(answer.why or answer.detail)}"
+        problem = f"未提交：{refusal_words(answer)}"
     else:
-        problem = f"未提交：{answer.detail}"
+        problem = f"未提交：{refusal_words(answer)}"
     return submit_page(request, principal, status=answer.status, document=document, problem=problem,
                        violations=answer.errors, key=forms.idempotency_key(form, answer.status))

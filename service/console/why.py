@@ -1,8 +1,11 @@
 """Why a message was not applied (L9) or refused, in the reviewer's and applicant's words.
 
 The filing explains itself in English (`the filing is in stage SMS_VERIFICATION, not
-PLATFORM_REVIEW`); the console puts the known explanations into Chinese and always keeps
-the original beside them, so nothing is lost when a new one appears.
+PLATFORM_REVIEW`); the console puts every explanation it can meet into Chinese: the
+registry's refusals carry their own Chinese after " — " (`RegistryOutcome.why_zh`), the
+workflow's are matched here. A page never shows the English: an explanation not known
+here reads as a plain Chinese sentence (the API, the CLI and the logs keep the original),
+and tests/service/test_refusal_words.py walks every refusal the code can give.
 """
 
 from __future__ import annotations
@@ -18,6 +21,11 @@ _Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
 def _stage(code: str) -> str:
     return f"「{labels.stage(code)}」"
 
+
+#: The registry's refusals: "<English> — <中文>" (`registry.changes._refused`).
+_WITH_CHINESE = re.compile(r" — ([^—]*[\u4e00-\u9fff][^—]*)$")
+#: What a page says for an explanation it does not know (never the English itself).
+UNKNOWN = "备案当前不接受此操作，请刷新页面查看当前状态"
 
 _RULES: list[_Rule] = [
     (re.compile(r"the filing is in stage (\w+), not (\w+)"),
@@ -54,17 +62,42 @@ _RULES: list[_Rule] = [
     (re.compile(r"withdraw is allowed in .* the filing is in stage (\w+)( and has passed platform review)?"),
      lambda m: f"只有已提交、平台初审（通过前）和已退回的备案可以撤回；备案当前处于{_stage(m[1])}"
                + ("且已通过平台初审" if m[2] else "")),
-    (re.compile(r"has finished: nothing more can be done"), lambda m: "该备案已结束，不能再操作"),
+    (re.compile(r"has finished: nothing more can be done|the filing has finished"), lambda m: "该备案已结束，不能再操作"),
+    (re.compile(r"the filing left PROVINCIAL_REVIEW \(now (\w+)\) before the decision"),
+     lambda m: f"备案已离开「通管局审核」阶段（现为{_stage(m[1])}），结论未生效"),
+    (re.compile(r"already verified: this verifier's code was accepted"), lambda m: "该核验人已核验成功，无需再次输入"),
+    (re.compile(r"the filing is in stage (\w+), not SMS_VERIFICATION: no code is waiting"),
+     lambda m: f"备案当前处于{_stage(m[1])}阶段，没有等待核验的验证码"),
+    (re.compile(r"application is (\d+) bytes; at most (\d+) bytes"),
+     lambda m: f"申请内容过大（{m[1]} 字节，最多 {m[2]} 字节）"),
+    (re.compile(r"the application breaks (\d+) rule\(s\)"), lambda m: f"申请有 {m[1]} 处不符合要求，请按标出的内容修改"),
+    (re.compile(r"the registry could not record the approval"),
+     lambda m: "备案库暂时无法记录该结论，结论未生效：请稍后再次提交"),
+    (re.compile(r"carries personal data and arrived unencrypted"),
+     lambda m: "含个人信息的消息未经加密送达，未作任何处理：请通过备案服务提交"),
+    (re.compile(r"^invalid \S+: "), lambda m: "提交的内容不符合要求，未作任何处理"),
+    (re.compile(r"the workflow is not running|workflow execution already completed", re.IGNORECASE),
+     lambda m: "该备案已结束，不能再操作"),
 ]
 
 
-def explain(why: str | None) -> str:
-    """The Chinese explanation of `why`, or the original when it is not a known one."""
+def known(why: str | None) -> str | None:
+    """The Chinese explanation of `why`, or None when it is not a known one."""
     if not why:
-        return ""
+        return None
     text = why.removeprefix("not applied: ")
+    chinese = _WITH_CHINESE.search(text)
+    if chinese:
+        return chinese[1].strip()
     for pattern, words in _RULES:
         found = pattern.search(text)
         if found:
             return words(found)
-    return text
+    return None
+
+
+def explain(why: str | None) -> str:
+    """The Chinese explanation of `why`; a plain Chinese sentence when it is not a known one."""
+    if not why:
+        return ""
+    return known(why) or UNKNOWN

@@ -72,7 +72,8 @@ async def resubmit(
     it is not RETURNED, or names another appid or kind)."""
 
     async def checked() -> None:
-        violations = await start_violations(resubmission.application, svc.materials, svc.registry, access.principal)
+        violations = await start_violations(resubmission.application, svc.materials, svc.registry, access.principal,
+                                              svc.province_lists.lists)
         if violations:
             raise rule_problem(violations, "nothing was resubmitted")
 

@@ -29,6 +29,7 @@ from service.schemas import (
     FilingPage,
     FilingStarted,
     MaterialLink,
+    ScreenFlag,
 )
 
 router = APIRouter(tags=["filings"])
@@ -75,7 +76,8 @@ async def _start_once(
     async def effect() -> Answer:
         if before is not None:
             await before()
-        violations = await start_violations(started_by, svc.materials, svc.registry, principal)
+        violations = await start_violations(started_by, svc.materials, svc.registry, principal,
+                                              svc.province_lists.lists)
         if violations:
             raise rule_problem(violations)
         start = launch.start_cancellation if isinstance(started_by, CancellationRequest) else launch.start_filing
@@ -211,4 +213,5 @@ async def filing_application(
     svc.metrics.audited_reads.labels(READ_APPLICATION, access.principal.role.value).inc()
     return json_answer(200, ApplicationRead(
         filing_id=view.filing_id, kind=view.kind, stage=view.stage, attempt=view.attempt,
-        application=view.application, cancellation=view.cancellation, materials=links))
+        application=view.application, cancellation=view.cancellation, materials=links,
+        screen_flags=ScreenFlag.of(view.application)))

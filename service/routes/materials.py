@@ -34,14 +34,14 @@ from service.routes.filings import IdempotencyKey
 router = APIRouter(tags=["materials"])
 Svc = Annotated[Services, Depends(services)]
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
-EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf", "video/mp4": "mp4"}
 #: No script, no plugin, no form, no same-origin: a material is a document to look at.
 SANDBOX = "sandbox; default-src 'none'"
 
 
 def material_headers(sha256: str, media_type: str) -> dict[str, str]:
     """The headers every material is served with (the API's route and the console's alike)."""
-    disposition = "attachment" if media_type == "application/pdf" else "inline"
+    disposition = "inline" if media_type.startswith("image/") else "attachment"  # PDFs and videos: downloads
     return {
         "Content-Disposition": f'{disposition}; filename="{sha256}.{EXTENSIONS.get(media_type, "bin")}"',
         "Cache-Control": "private, no-store",

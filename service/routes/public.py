@@ -5,6 +5,7 @@ calendar refresh."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -33,28 +34,37 @@ Svc = Annotated[Services, Depends(services)]
 
 @router.get(
     "/v1/registry", response_model=list[PublicEntry], tags=["public"],
-    summary="备案查询: by filing number, appid or subject name (no token)",
+    summary="备案查询: by filing number, appid, subject name or a unit's certificate number (no token)",
     responses=problem_responses(422, 503),
 )
 async def lookup(
     svc: Svc,
-    number: Annotated[str | None, Query(min_length=1, max_length=40, description="A service or subject number.")] = None,
+    number: Annotated[str | None, Query(min_length=1, max_length=40, description=(
+        "A service or subject number: 冀ICP备18021892号-2X, or an operating licence's (粤B2-20090059-1626X, "
+        "京ICP证000000号-1X)."))] = None,
     appid: Annotated[str | None, Query(pattern=APPID.pattern)] = None,
-    subject: Annotated[str | None, Query(min_length=1, max_length=100, description="The subject's name.")] = None,
+    subject: Annotated[str | None, Query(min_length=1, max_length=100, description=(
+        "The subject's name (主办单位名称): a unit's also in part (at least 2 characters), a person's in full."))] = None,
+    certificate: Annotated[str | None, Query(min_length=1, max_length=40, description=(
+        "A unit's certificate number (统一社会信用代码 or its other unit certificate's); never a person's."))] = None,
+    include_cancelled: Annotated[bool, Query(description="Also the cancelled filings (注销).")] = False,
 ) -> Response:
-    """Only what MIIT publishes: subject name and type, numbers, mini-program name, approval date, state."""
-    given = {name: value for name, value in (("number", number), ("appid", appid), ("subject", subject)) if value}
+    """Only what MIIT publishes: 主办单位名称, 主办单位性质, 主体备案号, 服务备案号, 服务名称, 审核日期,
+    服务前置审批项, 是否限制接入, and the record's state; no personal data."""
+    given = {name: value for name, value in (("number", number), ("appid", appid), ("subject", subject),
+                                             ("certificate", certificate)) if value}
     if len(given) != 1:
-        raise Problem(422, "give exactly one of number, appid or subject", kind="validation", errors=[
-            violation(f"query.{name}", "schema.one_of", "请只提供 number、appid、subject 之一",
-                      "give exactly one of number, appid or subject")
+        raise Problem(422, "give exactly one of number, appid, subject or certificate", kind="validation", errors=[
+            violation(f"query.{name}", "schema.one_of", "请只提供备案号（number）、AppID（appid）、主体名称（subject）、证件号码（certificate）之一",
+                      "give exactly one of number, appid, subject or certificate")
             for name in (given or {"number": ""})])
     try:
-        entries = await outside(svc.registry.lookup(**given), "registry")
-    except ValueError as err:  # the registry refuses what names nothing (a malformed number)
+        entries = await outside(svc.registry.lookup(**given, include_cancelled=include_cancelled), "registry")
+    except ValueError as err:  # the registry refuses what names nothing (a malformed number, a short name)
         (name,) = given
+        message_zh = getattr(err, "message_zh", "查询条件无效（备案号格式如 冀ICP备18021892号-2X）")
         raise Problem(422, str(err), kind="validation", errors=[
-            violation(f"query.{name}", "schema.lookup_refused", "查询条件无效（备案号格式如 冀ICP备18021892号-2X）", str(err))
+            violation(f"query.{name}", "schema.lookup_refused", message_zh, str(err))
         ]) from None
     return json_answer(200, [e.model_dump(mode="json") for e in entries])
 
@@ -78,7 +88,7 @@ async def refresh_calendar(
             calendar = await outside(asyncio.to_thread(BusinessCalendar, store), "registry")
         except CalendarDataError as err:
             raise Problem(422, f"calendar data: {err}", kind="calendar-invalid", errors=[
-                violation("calendar", "calendar.invalid_override", f"日历覆盖数据无效：{err}", str(err))]) from None
+                violation("calendar", "calendar.invalid_override", "日历覆盖数据无效，未导入（原因见 message_en）", str(err))]) from None
         query = build_query(svc.settings.task_queue, provisional=True)
         signalled, finished = [], []
         for row in await svc.temporal.rows(query, svc.settings.api.list_limit):
@@ -136,5 +146,7 @@ def _registry_health(svc: Services) -> tuple[bool, str]:
             responses={200: {"description": "Prometheus text format.",
                              "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}})
 async def metrics(svc: Svc) -> Response:
+    with contextlib.suppress(RuntimeError):  # the forecast's gauges; a registry outage leaves them as they were
+        await svc.forecasts.refresh_gauges()
     return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

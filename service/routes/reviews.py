@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from filing.messages import DecisionResult, PlatformDecision, ProvinceDecision
+from filing.registry import SubjectCertificate
 from service.access import FilingAccess, filing_of
 from service.context import Services, services
 from service.idempotency import Answer, json_answer
@@ -68,10 +69,16 @@ async def province_decision(
     responses=problem_responses(401, 403, 404, 422, 503, 504),
 )
 async def next_number(svc: Svc, access: Annotated[FilingAccess, Depends(filing_of(Role.PROVINCE_REVIEWER))]) -> Response:
-    """The subject's number is the one the application names (`subject.subject_number`), else
-    the one the registry holds for the appid; with neither, a new subject: `number` is null."""
+    """The subject's number is the one the registry holds for the subject's certificate (a
+    subject has one, issue 17), else the one the application names (`subject.subject_number`,
+    a subject recorded before the registry knew certificates), else the one the registry holds
+    for the appid; with none, a new subject: `number` is null."""
     view = await svc.temporal.application(access.appid)
-    subject_number = view.application.subject.subject_number if view.application is not None else None
+    application = view.application
+    certificate = SubjectCertificate.of(application) if application is not None else None
+    on_record = await outside(svc.registry.subject_of(certificate), "registry") if certificate is not None else None
+    subject_number = on_record.subject_number if on_record is not None else (
+        application.subject.subject_number if application is not None else None)
     if subject_number is None:
         record = await outside(svc.registry.mini_program(access.appid), "registry")
         subject_number = record.subject_number if record is not None else None

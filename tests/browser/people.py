@@ -65,11 +65,12 @@ async def start_by_api(stack: Stack, app: Application) -> None:
     await wait_stage(stack, app.appid, "PLATFORM_REVIEW")
 
 
-async def subject_on_record(stack: Stack, appid: str) -> str:
-    """A subject with one mini-program already filed (imported, as operators load old filings):
-    its number is what a new filing of the same subject names."""
+async def subject_on_record(stack: Stack, appid: str, *, company: str | None = None) -> str:
+    """A subject (`company`, by default the appid's own) with one mini-program already filed
+    (imported, as operators load old filings): its number is what the registry proposes for a
+    new filing of the same company."""
     number = fresh_subject_number("冀")
-    earlier = application(appid)
+    earlier = application(appid, company=company)
     earlier = earlier.model_copy(update={"mini_program": earlier.mini_program.model_copy(update={"name": "示例旧小程序"})})
     registry = registry_from_settings(stack.settings)
     try:

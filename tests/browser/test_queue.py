@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
 
 from playwright.async_api import Page, expect
 
@@ -40,7 +40,8 @@ async def test_the_platform_queue_pages_by_deadline_and_filters(console: Console
         await expect(reviewer.locator("a[rel=first]")).to_be_visible()
     assert mine <= {appid for _, appid in seen}
     assert len({appid for _, appid in seen}) == len(seen)  # no filing twice across pages
-    deadlines = [datetime.strptime(text.split()[0] + " " + text.split()[1], "%Y-%m-%d %H:%M") for text, _ in seen]
+    # `2026-12-09 24:00（北京时间）`: a day's 24:00 sorts after its other times and before the next day.
+    deadlines = [re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d", text)[0] for text, _ in seen]  # type: ignore[index]
     assert deadlines == sorted(deadlines)  # oldest deadline first
 
     await reviewer.select_option("#kind", "CHANGE")

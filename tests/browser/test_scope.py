@@ -17,7 +17,7 @@ async def test_a_province_reviewer_of_ji_cannot_open_a_yue_filing(console: Conso
     appid = new_appid()
     app = application(appid, province="广东省")
     await start_by_api(stack, app)
-    scan = app.subject_principal.identity_document.scan
+    scan = app.subject_principal.identity_document.front
 
     ji = await console.signed_in(Role.PROVINCE_REVIEWER, sub="冀-10", province="冀")
     opened = await ji.goto(f"/filings/{appid}")

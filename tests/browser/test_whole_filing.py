@@ -41,7 +41,7 @@ def audit_actions(console: Console, appid: str) -> list[tuple[str, str]]:
 async def test_a_filing_from_submission_to_approved_through_the_pages(console: Console, tmp_path: Path):
     stack = console.stack
     appid = new_appid()
-    subject_number = await subject_on_record(stack, new_appid())  # the subject filed a mini-program years ago
+    subject_number = await subject_on_record(stack, new_appid(), company=appid)  # the company filed one years ago
     app = application(appid)
     app = app.model_copy(update={"subject": app.subject.model_copy(update={"subject_number": subject_number})})
     person = app.subject_principal
@@ -83,11 +83,13 @@ async def test_a_filing_from_submission_to_approved_through_the_pages(console: C
     principal_group = platform.locator("#g-subject_principal")
     await expect(principal_group).to_contain_text(person.mobile)  # in clear, for the reviewer
     await expect(principal_group).to_contain_text(person.identity_document.number)
-    scan = principal_group.locator("a.material img")
-    await expect(scan).to_be_visible()
-    # The scan is fetched (and audited) after the page: wait for it to load, as the reviewer does.
-    await scan.evaluate("img => img.complete ? null : new Promise(done => { img.onload = img.onerror = done; })")
-    assert await scan.evaluate("img => img.complete && img.naturalWidth > 0"), "the scan did not load"
+    scans = principal_group.locator("a.material img")
+    await expect(scans).to_have_count(2)  # the identity card's front and back
+    for scan in await scans.all():
+        await expect(scan).to_be_visible()
+        # A scan is fetched (and audited) after the page: wait for it to load, as the reviewer does.
+        await scan.evaluate("img => img.complete ? null : new Promise(done => { img.onload = img.onerror = done; })")
+        assert await scan.evaluate("img => img.complete && img.naturalWidth > 0"), "a scan did not load"
     await expect(platform.locator("section.timeline")).to_contain_text("进入平台初审")
     await console.screenshot(platform, "filing-platform")
     await access_key(platform, "a")  # 通过初审
@@ -101,12 +103,12 @@ async def test_a_filing_from_submission_to_approved_through_the_pages(console: C
     site = await console.page()
     await sign_in(site, Role.VERIFICATION_SITE, "miit-site")
     await expect(site).to_have_url(re.compile(r"/verify$"))
-    await site.fill("#appid", appid)
+    await expect(site.locator("#appid")).to_have_count(0)  # the verifier has the SMS, not the AppID
     await site.fill("#mobile", person.mobile)
     await site.fill("#code", wrong)
     await site.fill("#id_last6", person.identity_document.number[-6:])
     await site.keyboard.press("Enter")
-    await expect(site.locator("#code-error")).to_have_text("验证码错误，您还可以输入 4 次")
+    await expect(site.locator("#code-error")).to_have_text("验证码或证件号码后6位有误，您还可以输入 4 次")
     assert await focused_id(site) == "code"  # straight back to the code, the rest kept
     await console.screenshot(site, "verify-wrong-code")
     await expect(site.locator("#mobile")).to_have_value(person.mobile)

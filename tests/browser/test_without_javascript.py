@@ -63,15 +63,16 @@ async def test_the_decision_forms_work_without_javascript(console: Console):
     await wait_stage(stack, appid, "SMS_VERIFICATION")
     code = await stack.sms_code(person.mobile)
     site = await console.signed_in(Role.VERIFICATION_SITE, sub="miit-site-2", javascript=False)
-    await site.goto(f"/verify?appid={appid}")
-    await expect(site.locator("#appid")).to_have_value(appid)
+    await site.goto(f"/filings/{appid}")  # a link to the filing leads the verification site to the page
+    await expect(site).to_have_url(re.compile(r"/verify$"))
+    await expect(site.locator("#appid")).to_have_count(0)  # no AppID asked: the mobile finds the filing
     assert await focused_id(site) == "mobile"
     await site.fill("#mobile", person.mobile)
     await site.fill("#id_last6", person.identity_document.number[-6:])
     for left in (4, 3):
         await site.fill("#code", f"{(int(code) + left) % 10**6:06d}")
         await site.click("form.stack button[type=submit]")
-        await expect(site.locator("#code-error")).to_have_text(f"验证码错误，您还可以输入 {left} 次")
+        await expect(site.locator("#code-error")).to_have_text(f"验证码或证件号码后6位有误，您还可以输入 {left} 次")
         await expect(site.locator("#code")).to_have_value("")
         await expect(site.locator("#id_last6")).to_have_value(person.identity_document.number[-6:])
     await site.fill("#code", code)

@@ -225,7 +225,7 @@ async def cancel_subject_sms_ignored(env: WorkflowEnvironment, engine: Any) -> F
 
 async def province_number_taken(env: WorkflowEnvironment, engine: Any) -> Filing:
     """L8 refuses a number another mini-program holds (L9); the reviewer issues another."""
-    other = example_application(await env.get_current_time(), appid="wx" + "0" * 15 + "1")
+    other = example_application(await env.get_current_time(), appid="wx" + "0" * 15 + "1", company="另一家示例公司")
     other = other.model_copy(update={"subject": other.subject.model_copy(update={"name": "另一家示例公司"})})
     await approve_new(env, engine, other, "冀ICP备20250001号-1X")
     filing = await _start(env, engine, "province_number_taken")

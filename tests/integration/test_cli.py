@@ -370,7 +370,8 @@ async def test_through_the_service_a_filing_goes_from_login_to_approved_then_is_
     await eventually(lambda: stage_is(s, appid, "PROVINCIAL_REVIEW"), "the cancellation at the province")
     closed = await ok(s, "province", "approve", appid)
     assert "now APPROVED" in closed.stdout
-    states = [e["state"] for e in await as_json_of(s, "lookup", number)]
+    assert await as_json_of(s, "lookup", number) == []  # a cancelled filing shows only when asked for
+    states = [e["state"] for e in await as_json_of(s, "lookup", number, "--cancelled")]
     assert states == ["CANCELLED"]
 
 
@@ -472,7 +473,7 @@ async def test_bad_input_gets_a_clear_error_and_changes_nothing(s, tmp_path):
     assert result.exit_code == 1 and "0 started, 0 already running, 1 rejected" in result.stdout
     assert "R4.emergency_same_as_own" in result.stdout and "R5.unknown_province" in result.stdout
     unuploaded = dict(document, mini_program=document["mini_program"] | {"appid": other})
-    unuploaded["subject_principal"] = person | {"identity_document": person["identity_document"] | {"scan": "f" * 64}}
+    unuploaded["subject_principal"] = person | {"identity_document": person["identity_document"] | {"front": "f" * 64}}
     (tmp_path / "unuploaded.json").write_text(json.dumps(unuploaded, ensure_ascii=False), encoding="utf-8")
     missing = await filings(s, "start", str(tmp_path / "unuploaded.json"), "--json")
     assert missing.exit_code == 1, missing.output

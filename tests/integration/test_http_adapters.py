@@ -154,6 +154,7 @@ async def test_a_notice_goes_out_signed_and_a_repeat_is_done(receiver):
     first, again = receiver.on("/notices")
     assert first.signed_by() and first.key == again.key
     assert first.json["recipients"][0] == {"channel": "sms", "to": MOBILE}
+    assert first.json["text"].startswith("【小程序备案】您的备案申请已被退回")  # the text the person reads
     assert first.headers["x-filings-event"] == "notice"
     assert [e["outcome"] for e in logs if e["event"] == "webhook"] == ["ok", "duplicate"]
     assert MOBILE not in str(logs)

@@ -296,7 +296,7 @@ async def test_make_run_serves_metrics_and_health_and_keeps_filings_across_resta
         assert status_now["filing_number"] == NUMBER
         # Anyone finds it in the registry `make run` migrated, which the approval wrote (L8).
         public = await http.get("/v1/registry", params={"number": NUMBER})
-        assert public.status_code == 200 and [e["mini_program_name"] for e in public.json()] == [done.mini_program.name]
+        assert public.status_code == 200 and [e["service_name"] for e in public.json()] == [done.mini_program.name]
         await stage_over_http(http, waiting.appid, "PLATFORM_REVIEW", applicant)
 
     client = await local_run.client()

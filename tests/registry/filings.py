@@ -7,11 +7,13 @@ test reads as what it is about.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import itertools
 from datetime import UTC, datetime
 
 from filing.examples import example_application
+from filing.ids import uscc_check_char
 from filing.models import Application, FilingKind, Person, SubjectType
 from filing.registry import ImportEntry, RecordState, RegistryChange
 from registry.import_csv import COLUMNS
@@ -32,10 +34,25 @@ def number(serial: str = "18021892", sequence: int = 1, prefix: str = "冀") -> 
     return f"{subject_number(serial, prefix)}-{sequence}X"
 
 
+DEFAULT_SUBJECT = "河北示例网络科技有限公司"
+_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+
+def uscc_of(name: str) -> str:
+    """A well-formed 统一社会信用代码 per company name: in these tests a name is one company
+    (the default name keeps the example's code)."""
+    if name == DEFAULT_SUBJECT:
+        return example_application(SUBMITTED).subject.unit_certificate.number  # type: ignore[union-attr]
+    digest = hashlib.sha256(name.encode()).digest()
+    first17 = "91130000" + "".join(_USCC_CHARS[b % len(_USCC_CHARS)] for b in digest[:9])
+    return first17 + uscc_check_char(first17)
+
+
 def application(
     app_id: str,
     *,
-    subject_name: str = "河北示例网络科技有限公司",
+    subject_name: str = DEFAULT_SUBJECT,
+    certificate: str | None = None,
     named_subject_number: str | None = None,
     program_name: str = "示例小程序",
     own_principal: bool = False,
@@ -43,7 +60,11 @@ def application(
     kind: FilingKind = FilingKind.NEW,
 ) -> Application:
     app = example_application(SUBMITTED, appid=app_id, own_mini_program_principal=own_principal)
-    subject = app.subject.model_copy(update={"name": subject_name, "subject_number": named_subject_number})
+    unit = app.subject.unit_certificate
+    assert unit is not None
+    unit = unit.model_copy(update={"number": certificate or uscc_of(subject_name)})
+    subject = app.subject.model_copy(update={"name": subject_name, "subject_number": named_subject_number,
+                                             "unit_certificate": unit})
     if personal:
         subject = subject.model_copy(update={"type": SubjectType.PERSONAL, "unit_certificate": None,
                                              "name": app.subject_principal.name})

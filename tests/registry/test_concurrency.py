@@ -67,7 +67,8 @@ async def test_the_same_filing_applied_by_workers_at_once_is_one_change(
     registry: SqlRegistry, clock: Clock, database_url: str
 ) -> None:
     for round_ in range(ROUNDS):
-        change = new(application(appid(2000 + round_)), number(f"{50000000 + round_}"), approved_at=clock())
+        change = new(application(appid(2000 + round_), subject_name=f"并发公司{round_}"), number(f"{50000000 + round_}"),
+                     approved_at=clock())
         outcomes = await asyncio.gather(*(registry.apply(change) for _ in range(RACERS)))
         assert outcomes == [outcomes[0]] * RACERS and outcomes[0].applied
     engine = create_engine(database_url)

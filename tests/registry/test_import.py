@@ -75,9 +75,11 @@ async def test_a_good_file_loads_and_its_filings_live_on(registry: SqlRegistry, 
     path.write_text("\n".join([json.dumps(document, ensure_ascii=False), "", *lines[1:]]) + "\n")
 
     assert await import_file(path, registry) == 5
-    assert [e.service_number for e in await registry.lookup(number=S1)] == [number("11110001", n) for n in (1, 2, 3)]
-    assert [e.state for e in await registry.lookup(number=S1)] == [RecordState.ACTIVE, RecordState.CANCELLED,
-                                                                   RecordState.ACTIVE]
+    assert [e.service_number for e in await registry.lookup(number=S1, include_cancelled=True)] == [
+        number("11110001", n) for n in (1, 2, 3)]
+    assert [e.state for e in await registry.lookup(number=S1, include_cancelled=True)] == [
+        RecordState.ACTIVE, RecordState.CANCELLED, RecordState.ACTIVE]
+    assert [e.service_number for e in await registry.lookup(number=S1)] == [number("11110001", n) for n in (1, 3)]
     personal = await registry.lookup(appid=appid(4))
     assert personal[0].state is RecordState.ACCESS_CANCELLED and personal[0].subject_name == "张*"
     people = await registry.people_on_record(number("22220002", 1))

@@ -11,20 +11,20 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, insert, inspect, select
+from sqlalchemy import create_engine, insert, inspect, select, text
 
 from engine.keys import Keyring
 from engine.sealing import Sealer
 from engine.settings import Settings
 from engine.wiring import resolve_adapter
-from filing.models import FilingKind
 from filing.registry import RecordState
 from registry import migrate
 from registry.migrate import SchemaAhead, SchemaBehind
+from registry.changes import seal_people
 from registry.sql_registry import SqlRegistry
 from registry.tables import audit_reads, idempotency_keys, metadata
 from tests.registry.conftest import PostgresServer
-from tests.registry.filings import application, appid, approval, new, number
+from tests.registry.filings import application, appid, new, number, subject_number
 
 AT = datetime(2025, 3, 3, 2, 0, tzinfo=UTC)
 
@@ -61,18 +61,32 @@ async def test_a_database_at_0001_with_filings_keeps_them_through_0002(empty_dat
     url = empty_database_url
     migrate.upgrade(url, "0001")
     assert "idempotency_keys" not in _tables(url) and "mini_programs" in _tables(url)
-    registry = SqlRegistry(url, Sealer(Keyring.generate("k1")))
+    sealer = Sealer(Keyring.generate("k1"))
+    registry = SqlRegistry(url, sealer)
     try:
+        # Rows as the code of 0001 wrote them (today's code writes columns 0001 does not have).
         app = application(appid(1), own_principal=True)
-        await registry.apply(new(app, number(sequence=1), approved_at=AT))
-        await registry.apply(approval(FilingKind.CANCEL_ACCESS, appid(1), number(sequence=1), approved_at=AT))
-        before = await registry.lookup(appid=appid(1))
+        S, N = subject_number(), number(sequence=1)
+        engine = create_engine(url)
+        try:
+            with engine.begin() as c:
+                c.execute(text("INSERT INTO subjects (subject_key, subject_number, name, type, province, state, "
+                               "created_at, updated_at) VALUES (:n, :n, :name, 'ENTERPRISE', '冀', 'ACTIVE', :at, :at)"),
+                          {"n": S, "name": app.subject.name, "at": AT})
+                c.execute(text("INSERT INTO mini_programs (service_key, service_number, sequence, appid, name, "
+                               "subject_key, state, approved_at, updated_at) VALUES (:n, :n, 1, :appid, :name, :s, "
+                               "'ACCESS_CANCELLED', :at, :at)"),
+                          {"n": N, "appid": appid(1), "name": app.mini_program.name, "s": S, "at": AT})
+                c.execute(text("INSERT INTO people_on_record (service_key, sealed, updated_at) VALUES (:n, :b, :at)"),
+                          {"n": N, "b": seal_people(sealer, N, app), "at": AT})
+        finally:
+            engine.dispose()
 
         done = migrate.upgrade(url)
         assert (done.before, done.after) == ("0001", migrate.head())
 
-        assert await registry.lookup(appid=appid(1)) == before
-        assert before[0].state is RecordState.ACCESS_CANCELLED
+        found = await registry.lookup(appid=appid(1))
+        assert [(e.service_number, e.state) for e in found] == [(N, RecordState.ACCESS_CANCELLED)]
         people = await registry.people_on_record(number(sequence=1))
         assert people is not None and people.mini_program_principal == app.mini_program_principal.person
         assert await registry.next_number(number(sequence=1)) == number(sequence=2)
@@ -111,11 +125,11 @@ def test_a_database_migrated_by_a_newer_version_before_windows_were_recorded_is_
     engine = create_engine(empty_database_url)
     try:
         with engine.begin() as c:
-            c.exec_driver_sql("UPDATE alembic_version SET version_num = '0007'")
+            c.exec_driver_sql("UPDATE alembic_version SET version_num = '0999'")
             c.exec_driver_sql(f"DROP TABLE {migrate.WINDOW_TABLE}")
     finally:
         engine.dispose()
-    with pytest.raises(SchemaAhead, match="revision 0007, migrated by a newer version, and serves code of revision 0007"):
+    with pytest.raises(SchemaAhead, match="revision 0999, migrated by a newer version, and serves code of revision 0999"):
         migrate.require_current(empty_database_url)
 
 

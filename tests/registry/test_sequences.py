@@ -86,8 +86,9 @@ async def test_a_second_mini_program_of_the_subject_is_numbered_under_it(registr
     assert {p.subject_number for p in programs} == {S}
     assert await registry.next_number(number(sequence=2)) == number(sequence=3)  # a service number names S too
 
-    # Without naming it, the subject number is someone's already: not applied, naming the holder.
-    unnamed = await registry.apply(new(application(appid(3)), number(sequence=3), approved_at=clock()))
+    # Another company's NEW given a number under S: S is someone's already; not applied, naming the holder.
+    unnamed = await registry.apply(new(application(appid(3), subject_name="别家公司"), number(sequence=3),
+                                       approved_at=clock()))
     assert not unnamed.applied and unnamed.why_key == "subject_number_taken"
     assert "河北示例网络科技有限公司" in (unnamed.why or "") and S in (unnamed.why or "")
 
@@ -99,7 +100,7 @@ async def test_a_second_mini_program_of_the_subject_is_numbered_under_it(registr
 
     # A subject number that is not in the registry cannot be named.
     unknown = subject_number("19990001")
-    missing = await registry.apply(new(application(appid(3), named_subject_number=unknown),
+    missing = await registry.apply(new(application(appid(3), subject_name="别家公司", named_subject_number=unknown),
                                        number(serial="19990001", sequence=1), approved_at=clock()))
     assert not missing.applied and missing.why_key == "not_active"
 
@@ -169,7 +170,7 @@ async def test_cancelling_a_subject_cancels_every_mini_program(registry: SqlRegi
     assert not again.applied and again.why_key == "not_active"
     late = await registry.apply(new(application(appid(5), named_subject_number=S), number(sequence=5),
                                     approved_at=clock()))
-    assert not late.applied and late.why_key == "not_active"
+    assert not late.applied and late.why_key == "subject_cancelled"  # a new subject number, never the old one
     assert await registry.next_number(S) == number(sequence=5)
 
 
@@ -236,7 +237,7 @@ async def test_public_lookup_shows_what_miit_publishes_and_no_personal_data(
     ]
     assert all(len(found) == 1 for found in answers)
     entry = answers[0][0]
-    assert (entry.subject_name, entry.subject_number, entry.mini_program_name, entry.service_number, entry.state) == (
+    assert (entry.subject_name, entry.subject_number, entry.service_name, entry.service_number, entry.state) == (
         company.subject.name, S, "示例小程序", number(sequence=1), RecordState.ACTIVE)
     shown = json.dumps([[e.model_dump(mode="json") for e in found] for found in answers], ensure_ascii=False)
     people = [company.subject_principal, company.mini_program_principal.person, person.subject_principal]
@@ -247,7 +248,7 @@ async def test_public_lookup_shows_what_miit_publishes_and_no_personal_data(
             assert personal not in shown
     assert company.subject.address.detail not in shown
     assert answers[-1][0].subject_name == "张*"  # a personal subject is a person: masked
-    assert await registry.lookup(subject="河北示例") == []  # exact names only: no dumping by substring
+    assert await registry.lookup(subject="张*") == []  # a person's name only in full: no listing people by a fragment
 
 
 async def test_people_on_record_are_sealed_at_rest(

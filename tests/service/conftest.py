@@ -173,10 +173,11 @@ def new_appid() -> str:
     return f"wx{os.getpid() % 65536:04x}{secrets.randbits(36):09x}{next(_serial) % 4096:03x}"
 
 
-def application(appid: str, province: str = "河北省", **kwargs: Any) -> Application:
+def application(appid: str, province: str = "河北省", *, company: str | None = None, **kwargs: Any) -> Application:
     """A valid example application whose principal has mobiles of its own (rate limits and
-    outbox lookups are per mobile, so filings of different tests never share one)."""
-    app = example_application(datetime.now(UTC), appid=appid, province=province, **kwargs)
+    outbox lookups are per mobile, so filings of different tests never share one), filed by a
+    company of its own (`company`, by default one per appid)."""
+    app = example_application(datetime.now(UTC), appid=appid, province=province, company=company or appid, **kwargs)
     n = int(appid[-7:], 16) % 10**7
     person = app.subject_principal.model_copy(update={"mobile": f"1391{n:07d}", "emergency_mobile": f"1371{n:07d}"})
     return app.model_copy(update={"subject_principal": person})

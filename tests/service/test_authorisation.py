@@ -63,6 +63,7 @@ def routes() -> list[Route]:
         Route("POST", "/v1/materials", {"applicant own": 422, "applicant other": 422, "operator": 422}, body="upload"),
         Route("POST", "/v1/filings", {"applicant own": 200, "applicant other": 403, "operator": 200},
               payload=lambda c: c["application"]),
+        Route("POST", "/v1/applications/check", {"applicant own": 422, "applicant other": 422, "operator": 422}),
         Route("POST", "/v1/cancellations", {"applicant own": 422, "applicant other": 403, "operator": 422},
               payload=lambda c: {"kind": "CANCEL_ACCESS", "appid": c["appid"], "filing_number": "not-a-number",
                                  "reason": "业务调整"}),

@@ -37,7 +37,7 @@ def own_scan() -> bytes:
 
 def naming(app: Application, scan: str) -> dict[str, Any]:
     body = as_json(app)
-    body["subject_principal"]["identity_document"]["scan"] = scan
+    body["subject_principal"]["identity_document"]["front"] = scan
     return body
 
 
@@ -87,7 +87,7 @@ async def test_another_applicants_material_is_neither_named_nor_read(started: St
     nobodys = await stack.http.post("/v1/filings", json=naming(b_app, unknown), headers=bob | key())
     assert stolen.status_code == 422, stolen.text
     assert [(e["field"], e["key"]) for e in stolen.json()["errors"]] == [
-        ("subject_principal.identity_document.scan", "R10.material_not_uploaded")]
+        ("subject_principal.identity_document.front", "R10.material_not_uploaded")]
     same_answer(stolen, nobodys, a_scan, unknown)
     assert (await stack.http.get(f"/v1/filings/{b_appid}", headers=bob)).status_code == 404  # nothing started
 
@@ -127,7 +127,7 @@ async def test_another_applicants_material_is_neither_named_nor_read(started: St
     read = await stack.http.get(f"/v1/materials/{a_scan}", params={"appid": a_appid}, headers=platform)
     assert read.status_code == 200 and read.content == mine.content
     rows = [(r.actor, r.filing_id, r.material_sha256, json.loads(r.fields)) for r in audit_material_rows(stack, a_appid)]
-    assert ("r-materials", f"filing-{a_appid}", a_scan, ["application.subject_principal.identity_document.scan"]) in rows
+    assert ("r-materials", f"filing-{a_appid}", a_scan, ["application.subject_principal.identity_document.front"]) in rows
     assert all(r[2] is not None for r in rows)  # every material read names its file
     assert not [r for r in audit_material_rows(stack, b_appid) if r.material_sha256 == a_scan]
 
@@ -190,7 +190,7 @@ async def test_uploads_are_what_they_claim_and_are_served_as_documents(started: 
 
     served = await stack.http.get(f"/v1/materials/{stored['sha256']}", params={"appid": appid}, headers=platform)
     assert served.status_code == 200 and served.content == scan and b"<script" not in served.content
-    headers = {(f, sha) for f, sha in app.materials()} | {("subject_principal.identity_document.scan", stored["sha256"])}
+    headers = {(f, sha) for f, sha in app.materials()} | {("subject_principal.identity_document.front", stored["sha256"])}
     kinds = set()
     for _, sha in sorted(headers):
         for who in (applicant, platform):

@@ -19,10 +19,14 @@ SPEC_ROUTES = {
     ("post", "/v1/materials"), ("post", "/v1/filings"), ("post", "/v1/cancellations"), ("get", "/v1/filings"),
     ("get", "/v1/filings/{appid}"), ("get", "/v1/filings/{appid}/application"), ("get", "/v1/materials/{sha256}"),
     ("post", "/v1/filings/{appid}/platform-decision"), ("post", "/v1/filings/{appid}/province-decision"),
-    ("get", "/v1/filings/{appid}/next-number"), ("post", "/v1/filings/{appid}/sms/verify"),
+    ("get", "/v1/filings/{appid}/next-number"), ("post", "/v1/filings/{appid}/sms/verify"), ("post", "/v1/sms/verify"),
     ("post", "/v1/filings/{appid}/sms/resend"), ("post", "/v1/filings/{appid}/resubmit"),
-    ("post", "/v1/filings/{appid}/withdraw"), ("get", "/v1/registry"), ("post", "/v1/calendar/refresh"),
+    ("post", "/v1/filings/{appid}/withdraw"), ("post", "/v1/applications/check"), ("get", "/v1/registry"), ("post", "/v1/calendar/refresh"),
     ("get", "/livez"), ("get", "/readyz"), ("get", "/healthz"), ("get", "/metrics"),
+    # Issue 19: when will the province decide (aggregates, every signed-in role).
+    ("get", "/v1/forecasts/provincial-review"),
+    # Issue 19: the filing on record before a cancellation (who its SMS would go to, masked).
+    ("get", "/v1/filings/{appid}/on-record"),
 }
 
 
@@ -34,6 +38,10 @@ async def test_every_spec_route_is_documented_with_its_roles(started: Stack):
     roles = {(m, p): op["x-roles"] for p, methods in document["paths"].items() for m, op in methods.items()}
     assert roles[("post", "/v1/filings/{appid}/platform-decision")] == ["platform_reviewer"]
     assert roles[("get", "/v1/registry")] == ["anyone"]
+    assert roles[("get", "/v1/filings/{appid}/on-record")] == ["applicant", "operator"]
+    assert roles[("post", "/v1/sms/verify")] == ["verification_site"]
+    assert roles[("get", "/v1/forecasts/provincial-review")] == [
+        "applicant", "platform_reviewer", "province_reviewer", "verification_site", "operator"]
     for (method, path), operation in ((k, document["paths"][k[1]][k[0]]) for k in SPEC_ROUTES):
         for status, answer in operation["responses"].items():
             if int(status) >= 400:

@@ -9,7 +9,6 @@ import json
 
 from sqlalchemy import create_engine, select
 
-from filing.models import Address
 from registry.tables import audit_reads
 from service.principal import Role
 from tests.processes import wait_until
@@ -117,7 +116,7 @@ async def test_a_filing_from_upload_to_public_lookup_by_http_alone(started: Stac
 
     # Day 2: the applicant corrects the address and resubmits; the reviewer approves attempt 2.
     corrected = app.model_copy(update={"subject": app.subject.model_copy(update={
-        "address": Address(province="河北省", city="石家庄市", detail="示例路1号示例大厦1201室")})})
+        "address": app.subject.address.model_copy(update={"detail": "示例路1号示例大厦1201室"})})})
     resubmitted = await stack.http.post(f"/v1/filings/{first}/resubmit", headers=applicant | key(),
                                         json={"application": as_json(corrected)})
     assert resubmitted.status_code == 200 and resubmitted.json() == {"attempt": 2}, resubmitted.text
@@ -142,14 +141,13 @@ async def test_a_filing_from_upload_to_public_lookup_by_http_alone(started: Stac
     # Anyone: the public lookup finds it, without personal data.
     public = await stack.http.get("/v1/registry", params={"number": f"{subject_number}-1X"})
     assert public.status_code == 200, public.text
-    assert [e["mini_program_name"] for e in public.json()] == [app.mini_program.name]
+    assert [e["service_name"] for e in public.json()] == [app.mini_program.name]
     assert person.mobile not in public.text and person.name not in public.text
 
-    # Day 10: a second mini-program of the same subject names the subject's number; the
-    # province is offered the next number under it.
-    second_app = application(second)
-    second_app = second_app.model_copy(update={"subject": second_app.subject.model_copy(
-        update={"subject_number": subject_number})})
+    # Day 10: a second mini-program of the same company, which types no subject number: the
+    # registry knows the company by its certificate, and the province is offered the next
+    # number under its subject number.
+    second_app = application(second, company=first)
     created = await stack.http.post("/v1/filings", json=as_json(second_app), headers=applicant | key())
     assert created.status_code == 201, created.text
     await stack.stage(second, "PLATFORM_REVIEW", applicant)

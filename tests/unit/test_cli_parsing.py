@@ -116,8 +116,8 @@ def test_personal_values_are_masked_unless_revealed():
 
 def test_deadlines_read_as_the_end_of_a_china_day_with_a_provisional_mark():
     midnight = datetime(2025, 10, 10, 16, 0, tzinfo=UTC)  # 2025-10-11 00:00 in China
-    assert deadline_text(midnight, False) == "2025-10-10 24:00 CST"
-    assert deadline_text(midnight + timedelta(minutes=90), True) == "2025-10-11 01:30 CST (provisional)"
+    assert deadline_text(midnight, False) == "2025-10-10 24:00（北京时间）"
+    assert deadline_text(midnight + timedelta(minutes=90), True) == "2025-10-11 01:30（北京时间） (provisional)"
     assert deadline_text(None, False) == "-"
 
 

@@ -62,6 +62,9 @@ IMPORT = MaterialOwner.imported("tests")
 
 
 def check(app: Application, now: datetime = NOW, **kwargs: Any) -> list[Violation]:
+    # R6's tests name pre-approval categories (教育, 网约车) as service categories; whether a
+    # category is on the service-content type list is tested on its own (`service_types=None`).
+    kwargs.setdefault("service_types", ())
     violations = check_application(app, now, **kwargs)
     for v in violations:  # every violation names a field and speaks both languages
         assert v.field and v.key and v.message_zh and v.message_en
@@ -167,8 +170,9 @@ def test_the_example_names_every_required_material_and_ships_them(kind: FilingKi
     needed = required_materials(app, LISTS)
     assert needed and all(n.sha256 in example_materials() for n in needed)
     assert check(app, materials=all_stored(app)) == []
-    assert ("subject.legal_representative.identity_document.scan" in {n.field for n in needed}) is legal
-    assert ("mini_program_principal.person.identity_document.scan" in {n.field for n in needed}) is own
+    assert ("subject_principal.authorization_letter" in {n.field for n in needed}) is legal
+    assert ("mini_program_principal.person.identity_document.back" in {n.field for n in needed}) is own
+    assert ("mini_program_principal.person.authorization_letter" in {n.field for n in needed}) is own
 
 
 def test_the_example_materials_are_real_files_of_their_type() -> None:
@@ -195,23 +199,25 @@ def fields(app: Application, lists: ProvinceMaterials = LISTS) -> list[str]:
 def test_an_enterprise_needs_its_certificate_its_principal_and_its_provinces_extras() -> None:
     assert fields(example()) == [
         "subject.unit_certificate.scan",
-        "subject_principal.identity_document.scan",
+        "subject_principal.identity_document.front",
+        "subject_principal.identity_document.back",
         "extra_materials[0].sha256",  # 河北 asks non-personal subjects for a 备案承诺书
     ]
     assert [n.extra_name for n in required_materials(example(), LISTS)][-1] == "备案承诺书"
 
 
 def test_a_personal_subject_needs_only_its_principals_document() -> None:
-    assert fields(personal()) == ["subject_principal.identity_document.scan"]  # 河北 asks persons nothing
-    assert fields(personal("浙江省")) == ["subject_principal.identity_document.scan", "extra_materials"]
+    front_and_back = ["subject_principal.identity_document.front", "subject_principal.identity_document.back"]
+    assert fields(personal()) == front_and_back  # 河北 asks persons nothing
+    assert fields(personal("浙江省")) == [*front_and_back, "extra_materials"]
 
 
 def test_the_mini_program_principal_only_when_it_is_its_own_person() -> None:
     app = example(own_mini_program_principal=True)
-    assert "mini_program_principal.person.identity_document.scan" in fields(app)
+    assert "mini_program_principal.person.identity_document.front" in fields(app)
     assert app.mini_program_principal.person is not None
     app.mini_program_principal.person = app.subject_principal.model_copy()  # the same person entered twice
-    assert "mini_program_principal.person.identity_document.scan" not in fields(app)
+    assert not [f for f in fields(app) if f.startswith("mini_program_principal.")]
 
 
 def test_each_pre_approval_record_needs_its_document() -> None:
@@ -251,15 +257,15 @@ def test_missing_materials_name_their_fields() -> None:
     app = example(own_mini_program_principal=True, legal_representative=True)
     assert app.subject.unit_certificate and app.subject.legal_representative and app.mini_program_principal.person
     app.subject.unit_certificate.scan = None
-    app.subject_principal.identity_document.scan = None
-    app.mini_program_principal.person.identity_document.scan = None
-    app.subject.legal_representative.identity_document.scan = None
+    app.subject_principal.identity_document.front = None
+    app.mini_program_principal.person.identity_document.back = None
+    app.subject_principal.authorization_letter = None
     app.extra_materials = []
     assert keys(app) == {
         ("R10.material_missing", "subject.unit_certificate.scan"),
-        ("R10.material_missing", "subject_principal.identity_document.scan"),
-        ("R10.material_missing", "mini_program_principal.person.identity_document.scan"),
-        ("R10.material_missing", "subject.legal_representative.identity_document.scan"),
+        ("R10.material_missing", "subject_principal.identity_document.front"),
+        ("R10.material_missing", "mini_program_principal.person.identity_document.back"),
+        ("R10.material_missing", "subject_principal.authorization_letter"),
         ("R10.extra_material_missing", "extra_materials"),
     }
     message = next(v for v in check(app) if v.key == "R10.extra_material_missing")
@@ -276,7 +282,7 @@ def test_the_stores_answer_is_judged_per_named_material() -> None:
     app = example(own_mini_program_principal=True)
     answer = all_stored(app)
     certificate = app.subject.unit_certificate.scan  # type: ignore[union-attr]
-    principal = app.subject_principal.identity_document.scan
+    principal = app.subject_principal.identity_document.front
     assert certificate and principal
     answer[certificate] = None  # never uploaded
     big = StoredMaterial(sha256=principal, media_type="image/png", bytes=MAX_MATERIAL_BYTES + 1)
@@ -285,11 +291,11 @@ def test_the_stores_answer_is_judged_per_named_material() -> None:
     answer[extra] = StoredMaterial.model_construct(sha256=extra, media_type="image/gif", bytes=10)
     assert keys(app, materials=answer) == {
         ("R10.material_not_uploaded", "subject.unit_certificate.scan"),
-        ("R10.too_large", "subject_principal.identity_document.scan"),
+        ("R10.too_large", "subject_principal.identity_document.front"),
         ("R10.unsupported_media_type", "extra_materials[0].sha256"),
     }
-    del answer[app.mini_program_principal.person.identity_document.scan]  # type: ignore[union-attr,arg-type]
-    assert ("R10.material_not_uploaded", "mini_program_principal.person.identity_document.scan") in keys(
+    del answer[app.mini_program_principal.person.identity_document.front]  # type: ignore[union-attr,arg-type]
+    assert ("R10.material_not_uploaded", "mini_program_principal.person.identity_document.front") in keys(
         app, materials=answer
     )
 
@@ -302,7 +308,7 @@ def test_without_the_stores_answer_only_the_names_are_checked() -> None:
 
 def test_r10_can_be_run_alone_and_in_spec_order() -> None:
     app = example()
-    app.subject_principal.identity_document.scan = None
+    app.subject_principal.identity_document.front = None
     app.subject.address.city = ""
     assert [v.key for v in check(app)] == ["R5.city_missing", "R10.material_missing"]
     assert [v.key for v in check(app, rules=frozenset({"R10"}))] == ["R10.material_missing"]
@@ -313,9 +319,9 @@ def test_messages_never_repeat_personal_data() -> None:
     app = example(own_mini_program_principal=True, legal_representative=True)
     rep = app.subject.legal_representative
     assert rep is not None
-    rep.identity_document.number = app.subject_principal.identity_document.number
-    rep.identity_document.scan = None
-    app.subject_principal.identity_document.scan = None
+    rep.identity_number = app.subject_principal.identity_document.number
+    app.subject_principal.authorization_letter = None
+    app.subject_principal.identity_document.back = None
     everything = check(app, materials={})
     assert {v.key for v in everything} >= {"R10.legal_representative_is_principal", "R10.material_missing"}
     people = [app.subject_principal, app.mini_program_principal.person]
@@ -331,7 +337,8 @@ def test_messages_never_repeat_personal_data() -> None:
 def test_a_principal_who_is_not_the_legal_representative_names_one() -> None:
     app = example()
     app.subject.principal_is_legal_representative = False
-    assert keys(app) == {("R10.legal_representative_missing", "subject.legal_representative")}
+    assert keys(app) == {("R10.legal_representative_missing", "subject.legal_representative"),
+                         ("R10.material_missing", "subject_principal.authorization_letter")}
     assert check(example(legal_representative=True)) == []
 
 
@@ -354,40 +361,38 @@ def test_a_legal_representative_is_not_named_when_the_principal_is_one() -> None
 def test_the_legal_representative_is_another_person_than_the_principal() -> None:
     app = example(legal_representative=True)
     assert app.subject.legal_representative is not None
-    app.subject.legal_representative.identity_document.number = app.subject_principal.identity_document.number.lower()
+    app.subject.legal_representative.identity_number = app.subject_principal.identity_document.number.lower()
     assert keys(app) == {
-        ("R10.legal_representative_is_principal", "subject.legal_representative.identity_document.number")
+        ("R10.legal_representative_is_principal", "subject.legal_representative.identity_number")
     }
 
 
-def test_r2_and_r3_apply_to_the_legal_representatives_document() -> None:
+def test_r3_applies_to_the_legal_representatives_number() -> None:
     app = example(legal_representative=True)
     rep = app.subject.legal_representative
-    assert rep is not None
-    rep.identity_document.valid_until = (NOW + timedelta(days=20)).date()
-    number = rep.identity_document.number
-    rep.identity_document.number = number[:-1] + ("1" if number[-1] == "0" else "0")  # a wrong check digit
-    path = "subject.legal_representative.identity_document"
-    assert keys(app) == {("R2.expires_too_soon", f"{path}.valid_until"), ("R3.invalid_resident_id", f"{path}.number")}
-    rep.identity_document = IdentityDocument(
-        type=IdentityDocumentType.PASSPORT, number="E1234567", valid_until="LONG_TERM", scan=rep.identity_document.scan
-    )
+    assert rep is not None and rep.identity_number
+    number = rep.identity_number
+    rep.identity_number = number[:-1] + ("1" if number[-1] == "0" else "0")  # a wrong check digit
+    assert keys(app) == {("R3.invalid_resident_id", "subject.legal_representative.identity_number")}
+    rep.identity_type, rep.identity_number = IdentityDocumentType.PASSPORT, "E1234567"
     assert check(app) == []
 
 
-def test_a_legal_representative_that_does_not_count_is_not_judged_by_r2_r3() -> None:
+def test_a_legal_representative_that_does_not_count_is_not_judged_by_r3() -> None:
     app = example(legal_representative=True)
     app.subject.principal_is_legal_representative = True
+    app.subject_principal.authorization_letter = None
     assert app.subject.legal_representative is not None
-    app.subject.legal_representative.identity_document.valid_until = NOW.date()
+    app.subject.legal_representative.identity_number = "123"
     assert {k for k, _ in keys(app)} == {"R10.legal_representative_not_needed"}
 
 
 def test_old_applications_without_the_new_fields_still_decode() -> None:
     """A filing started before R10 carries none of the new fields: its history must decode."""
     document = example().model_dump(mode="json", exclude_none=True)
-    for holder in (document["subject"]["unit_certificate"], document["subject_principal"]["identity_document"]):
-        del holder["scan"]
+    del document["subject"]["unit_certificate"]["scan"]
+    for side in ("front", "back"):
+        del document["subject_principal"]["identity_document"][side]
     del document["extra_materials"], document["subject"]["principal_is_legal_representative"]
     app = Application.model_validate(document)
     assert app.materials() == [] and app.subject.principal_is_legal_representative
@@ -472,22 +477,40 @@ def test_an_alias_may_not_name_two_categories(tmp_path: Path) -> None:
 
 
 def test_the_province_lists_are_data_keyed_by_canonical_prefix() -> None:
-    assert set(LISTS.provinces) == {"京", "沪", "冀", "粤", "浙"}
+    assert set(LISTS.provinces) == {"冀", "粤", "浙"}  # the website 核验单 of 京 and 沪 is no mini-program material
     raw = json.loads(DEFAULT_PATH.read_text(encoding="utf-8"))
-    assert "operator-maintained" in raw["description"]
+    assert "operators keep these lists" in raw["description"]
+    assert all(entry["source"] and entry["checked"] for entry in raw["provinces"].values())
+    assert "核验单" not in json.dumps([e["items"] for e in raw["provinces"].values()], ensure_ascii=False)
     assert [i.name for i in LISTS.required("冀", SubjectType.ENTERPRISE)] == ["备案承诺书"]
     assert LISTS.required("火星", SubjectType.ENTERPRISE) == ()
     assert ProvinceMaterials.model_validate_json(LISTS.model_dump_json()) == LISTS  # it can travel to a workflow
 
 
+def _listed(items: list[dict[str, Any]], checked: str | None = "2026-12-01") -> dict[str, Any]:
+    return {"source": "某省通信管理局通知", "checked": checked, "items": items}
+
+
+def test_a_province_without_a_checked_list_asks_only_for_the_national_materials(tmp_path: Path) -> None:
+    path = tmp_path / "lists.json"
+    item = {"name": "承诺视频", "name_en": "promise video", "subject_types": ["ALL"], "material_type": "video"}
+    path.write_text(json.dumps({"provinces": {"四川": _listed([item], None), "河北": _listed([item])}},
+                               ensure_ascii=False), encoding="utf-8")
+    lists = load_province_materials_file(path)
+    assert set(lists.provinces) == {"冀"} and lists.provinces["冀"][0].material_type == "video"
+
+
 @pytest.mark.parametrize(
     ("provinces", "problem"),
     [
-        ({"火星": []}, "unknown province"),
-        ({"四川": [], "川": []}, "listed twice"),
-        ({"河北": [{"name": "x", "name_en": "x", "subject_types": ["ALL"]}] * 2}, "names an item twice"),
-        ({"河北": [{"name": "x", "name_en": "x", "subject_types": ["ROBOT"]}]}, "subject_types"),
-        ({"河北": [{"name": "x", "name_en": "x", "subject_types": []}]}, "subject_types"),
+        ({"火星": _listed([])}, "unknown province"),
+        ({"四川": _listed([]), "川": _listed([])}, "listed twice"),
+        ({"河北": _listed([{"name": "x", "name_en": "x", "subject_types": ["ALL"]}] * 2)}, "names an item twice"),
+        ({"河北": _listed([{"name": "x", "name_en": "x", "subject_types": ["ROBOT"]}])}, "subject_types"),
+        ({"河北": _listed([{"name": "x", "name_en": "x", "subject_types": []}])}, "subject_types"),
+        ({"河北": [{"name": "x", "name_en": "x", "subject_types": ["ALL"]}]}, "provinces.河北"),  # no source
+        ({"河北": _listed([{"name": "x", "name_en": "x", "subject_types": ["ALL"], "material_type": "audio"}])},
+         "material_type"),
     ],
 )
 def test_a_malformed_province_list_is_refused_naming_the_problem(

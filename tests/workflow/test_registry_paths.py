@@ -11,6 +11,7 @@ from filing.messages import ReturnedBy, Stage
 from filing.models import Application, CancellationRequest, FilingKind
 from filing.registry import RecordState
 from tests.workflow.harness import Filing, launch, launch_cancellation, registry_of
+from tests.registry.filings import uscc_of
 
 SUBJECT = "冀ICP备18021892号"
 
@@ -104,7 +105,9 @@ async def test_two_reviewers_issuing_one_number_apply_it_once(env, engine):
     now = await env.get_current_time()
     first = await launch(env, engine.task_queue, engine.data_dir, app(now, "wx00000000000000c1"))
     other = app(now, "wx00000000000000c2")  # another company, another subject
-    other = other.model_copy(update={"subject": other.subject.model_copy(update={"name": "另一家示例公司"})})
+    unit = other.subject.unit_certificate.model_copy(update={"number": uscc_of("另一家示例公司")})  # its own certificate
+    other = other.model_copy(update={"subject": other.subject.model_copy(update={"name": "另一家示例公司",
+                                                                                 "unit_certificate": unit})})
     second = await launch(env, engine.task_queue, engine.data_dir, other)
     for filing in (first, second):
         await filing.wait_stage(Stage.PLATFORM_REVIEW)
@@ -160,7 +163,8 @@ async def test_a_subject_cancellation_cancels_every_mini_program_of_the_subject(
     await cancel.wait_stage(Stage.PROVINCIAL_REVIEW)
     await cancel.province("approve")
     assert (await cancel.result()).stage is Stage.APPROVED
-    states = {e.service_number: e.state for e in await registry.lookup(subject=second.subject.name)}
+    states = {e.service_number: e.state
+              for e in await registry.lookup(subject=second.subject.name, include_cancelled=True)}
     assert states == {f"{SUBJECT}-1X": RecordState.CANCELLED, f"{SUBJECT}-2X": RecordState.CANCELLED}
 
 
