@@ -145,7 +145,7 @@ async def _change(app: Application, registry: Registry) -> list[Violation]:
     number = app.filing_number or ""
     record = await registry.mini_program_by_number(number)
     if _active_of(record, app.appid):
-        return []
+        return await _mobiles(app, registry)  # a CHANGE may not take another person's mobile either (R4)
     return [_v(
         "filing_number", "R8.not_on_record",
         "小程序未备案,不支持变更：备案库中没有该小程序的此有效备案号",

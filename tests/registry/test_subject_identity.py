@@ -180,6 +180,17 @@ async def test_a_mobile_on_record_for_another_person_is_refused(registry: SqlReg
     same_person = application(appid(3), subject_name="别家公司")
     assert await reference_violations(same_person, registry) == []
 
+    # Filed under its own principal's mobile, the other company cannot take the first's in a CHANGE.
+    filed = application(appid(4), subject_name="别家公司")
+    filed = filed.model_copy(update={"subject_principal": _another_person(
+        filed.subject_principal, mobile="13300133002", emergency_mobile="13300133003")})
+    assert (await registry.apply(new(filed, number("27000001", sequence=1), approved_at=clock()))).applied
+    unchanged = filed.model_copy(update={"kind": FilingKind.CHANGE, "filing_number": number("27000001", sequence=1)})
+    assert await reference_violations(unchanged, registry) == []
+    change = unchanged.model_copy(update={"subject_principal": other.subject_principal})
+    assert _keys(await reference_violations(change, registry)) == [
+        ("subject_principal.mobile", "R4.mobile_on_record_for_another_person")]
+
     # Once the first filing is cancelled, its mobiles are no longer on record for anyone.
     assert (await registry.apply(approval(FilingKind.CANCEL_MINI_PROGRAM, appid(1), number(sequence=1),
                                           approved_at=clock()))).applied
