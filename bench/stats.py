@@ -39,6 +39,7 @@ def latency_summary(values: Sequence[float]) -> dict[str, float | int | None]:
     return {
         "n": len(values),
         "p50_ms": ms(percentile(values, 50)),
+        "p90_ms": ms(percentile(values, 90)),
         "p95_ms": ms(percentile(values, 95)),
         "p99_ms": ms(percentile(values, 99)),
         "max_ms": ms(max(values) if values else None),

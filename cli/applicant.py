@@ -26,6 +26,7 @@ from filing.messages import (
     FilingStatus,
     Resubmission,
     ResubmitResult,
+    SmsCodeEntry,
     SmsResendResult,
     SmsVerifyResult,
     WithdrawResult,
@@ -98,18 +99,30 @@ def _refused(err: Refused) -> CliError:
     return CliError(f"refused: {err.why}")
 
 
+#: `sms verify` without the filing: the verifier has the 12381 SMS, not the AppID.
+MaybeFiling = Annotated[
+    str | None,
+    typer.Argument(metavar="ID", show_default=False,
+                   help="filing-wx… or the bare appid wx…; leave it out to find the filing by the mobile "
+                        "(the one whose code was sent to it and is still open, POST /v1/sms/verify)"),
+]
+
+
 @command(sms, roles=(R.VERIFICATION_SITE,), mutating=True)
 async def verify(
     opts: Options,
-    filing: FilingArg,
     mobile: Mobile,
     code: Annotated[str, typer.Option("--code", metavar="CODE", help="The 6-digit code from 12381.")],
     id_last6: Annotated[
         str, typer.Option("--id-last6", metavar="XXXXXX", help="Last 6 characters of the verifier's ID document.")
     ],
+    filing: MaybeFiling = None,
 ) -> int:
-    """Enter a verifier's 12381 code (what the MIIT site sends); at most 5 wrong entries per code."""
+    """Enter a verifier's 12381 code (what the MIIT site sends); at most 5 wrong entries per code.
+    Without ID the filing service finds the filing by the mobile, as the MIIT site does."""
     entry = parsing.sms_entry(mobile, code, id_last6)
+    if filing is None:
+        return await _verify_by_mobile(opts, entry)
     filing_id, appid = _target(filing)
     # The verification site may not read the filing: the key is the entry itself. A code is
     # random and used once, so the same entry again is this entry again.
@@ -132,6 +145,25 @@ async def verify(
         opts.say(f"wrong code or ID digits for {who}: {answer.attempts_left} attempt(s) left on this code", "red")
     else:
         opts.say(f"no valid code for {who}: ask for one with `filings sms resend {filing} --mobile …`", "red")
+    return 0 if answer.result == "verified" else EXIT_ERROR
+
+
+async def _verify_by_mobile(opts: Options, entry: SmsCodeEntry) -> int:
+    """The code sent to the service's `POST /v1/sms/verify`; its answer names no filing."""
+    key = opts.key(call_key("sms verify", None, body_bytes(entry)))
+    answer = await opts.door().verify_by_mobile(entry, key)
+    who = shown_mobile(entry.mobile, opts.reveal)
+    if opts.as_json:
+        opts.emit_json({"mobile": who, **answer.model_dump(mode="json")})
+    elif answer.result == "verified":
+        opts.say(f"verified {who}; " + ("all verifiers done: the filing goes to provincial review"
+                                        if answer.all_verified else "waiting for the other verifier"), style="green")
+    elif answer.result == "wrong_code":
+        opts.say(f"wrong code or ID digits for {who}: {answer.attempts_left} attempt(s) left on this code", "red")
+    elif answer.result == "no_valid_code":
+        opts.say(f"no valid code for {who}: the applicant asks for one with `filings sms resend wx… --mobile …`", "red")
+    else:
+        opts.say(f"no filing waits for a code sent to {who} (none was sent, or it is verified or closed)", "red")
     return 0 if answer.result == "verified" else EXIT_ERROR
 
 

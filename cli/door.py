@@ -19,12 +19,13 @@ from filing.messages import (
     FilingStatus,
     PlatformDecision,
     ProvinceDecision,
+    SmsCodeEntry,
     Stage,
 )
 from filing.models import FilingKind
 from filing.ports import StoredMaterial
 from filing.registry import PublicEntry
-from service.schemas import ApplicationRead, CalendarRefreshed, NextNumber
+from service.schemas import ApplicationRead, CalendarRefreshed, MobileVerifyResult, NextNumber
 
 A = TypeVar("A", bound=BaseModel)
 Desk = Literal["platform", "province"]
@@ -81,6 +82,11 @@ class Door(ABC):
     @abstractmethod
     async def update(self, appid: str, name: str, payload: BaseModel, answer: type[A], key: str) -> A:
         """A §7 update, sent once per `key`; raises `Refused`."""
+
+    @abstractmethod
+    async def verify_by_mobile(self, entry: SmsCodeEntry, key: str) -> MobileVerifyResult:
+        """工信部短信核验 without the filing: the one whose code was sent to the mobile and is
+        still open (the service's `POST /v1/sms/verify`), sent once per `key`."""
 
     @abstractmethod
     async def decide(self, appid: str, desk: Desk, decision: PlatformDecision | ProvinceDecision, key: str,

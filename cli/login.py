@@ -22,10 +22,8 @@ import typer
 from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 
-from cli import tokens
 from engine.settings import load_settings
 from service.principal import InvalidClaims, Role
-from service.tokens import SigningKeyMissing, issue_token, load_local_signing_key
 
 app = typer.Typer()
 _DURATION = TypeAdapter(timedelta)
@@ -62,6 +60,10 @@ def login(
                                                      "(default http://127.0.0.1:8400).")] = None,
 ) -> None:
     """Print a bearer token for the local filing service (the token alone, on stdout), or --save it."""
+    # JWT and the keys' cryptography load here, not for every `filings` start (`--help`)
+    from cli import tokens
+    from service.tokens import SigningKeyMissing, issue_token, load_local_signing_key
+
     err = Console(stderr=True, highlight=False)
     lifetime = _ttl(ttl)
     try:

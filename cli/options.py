@@ -19,16 +19,12 @@ import re
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from temporalio.client import Client
-from temporalio.service import RPCError
 
-from cli.door import Door
 from cli.errors import (  # noqa: F401  (re-exported: the commands' one import for failures)
     EXIT_ERROR,
     EXIT_IGNORED,
@@ -38,10 +34,18 @@ from cli.errors import (  # noqa: F401  (re-exported: the commands' one import f
     EXIT_USAGE,
     CliError,
 )
-from cli.tokens import Token, choose
-from engine.client import connect
 from engine.settings import Settings, load_settings
 from service.principal import Role
+
+if TYPE_CHECKING:
+    # What a command may never need is imported where it is used: the Temporal SDK (direct
+    # mode), the HTTP client and JWT (the service), the doors. `filings --help` and the
+    # commands that talk to the filing service start without the SDK (issue 21: a tool
+    # started many times a minute, each start ~1 s of imports before).
+    from temporalio.client import Client
+
+    from cli.door import Door
+    from cli.tokens import Token
 
 CommandFn = Callable[..., Coroutine[Any, Any, int | None]]
 
@@ -79,6 +83,8 @@ class Options:
     async def client(self) -> Client:
         """Direct mode's Temporal client, with the payload keys (an operator's)."""
         if self._client is None:
+            from engine.client import connect
+
             s = self.settings
             try:
                 self._client = await connect(s)
@@ -89,6 +95,8 @@ class Options:
         return self._client
 
     def token(self) -> Token:
+        from cli.tokens import choose
+
         return choose(self.token_given, self.token_from_env, self.roles, self.as_role, self.settings.api_url)
 
     def door(self) -> Door:
@@ -240,20 +248,27 @@ def run(opts: Options, main: Coroutine[Any, Any, int | None]) -> int:
     except ValidationError as err:  # a value the §7 models refuse (e.g. a reviewer id too long)
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '-'}: {e['msg']}" for e in err.errors())
         message, code = f"invalid input: {problems}; nothing was sent", EXIT_ERROR
-    except RPCError as err:
-        message, code = (
-            f"Temporal refused the request ({err.status.name if err.status else '?'}): {err.message}",
-            EXIT_ERROR,
-        )
-    except httpx.HTTPError as err:
-        message, code = f"the filing service: {type(err).__name__}: {err}", EXIT_ERROR
     except KeyboardInterrupt:
         return 130
     except Exception as err:
-        if os.environ.get("FILINGS_DEBUG"):
-            raise
-        message, code = f"unexpected {type(err).__name__}: {err} (FILINGS_DEBUG=1 shows the traceback)", EXIT_ERROR
+        message, code = _transport_failure(err), EXIT_ERROR
+        if message is None:
+            if os.environ.get("FILINGS_DEBUG"):
+                raise
+            message = f"unexpected {type(err).__name__}: {err} (FILINGS_DEBUG=1 shows the traceback)"
     return _fail(opts.err, message, code)
+
+
+def _transport_failure(err: Exception) -> str | None:
+    """Temporal's refusal (direct mode) or the service's transport failing, in one line; None
+    for anything else. Looked up among the loaded modules: a command that never loaded the
+    SDK (or httpx) cannot have failed in it, and loading it here would only cost time."""
+    service, http = sys.modules.get("temporalio.service"), sys.modules.get("httpx")
+    if service is not None and isinstance(err, service.RPCError):
+        return f"Temporal refused the request ({err.status.name if err.status else '?'}): {err.message}"
+    if http is not None and isinstance(err, http.HTTPError):
+        return f"the filing service: {type(err).__name__}: {err}"
+    return None
 
 
 def command(

@@ -11,7 +11,7 @@ import re
 from pydantic import ValidationError
 
 from cli.options import CliError
-from engine.launch import filing_id_for
+from engine.filing_ids import filing_id_for
 from filing.filing_number import FilingNumber, InvalidFilingNumber, parse_filing_number
 from filing.messages import Reason, SmsCodeEntry, SmsResendRequest, WithdrawRequest
 from filing.provinces import find_province

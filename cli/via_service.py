@@ -32,6 +32,7 @@ from filing.messages import (
     FilingStatus,
     PlatformDecision,
     ProvinceDecision,
+    SmsCodeEntry,
     Stage,
     Violation,
 )
@@ -42,6 +43,7 @@ from service.schemas import (
     CalendarRefreshed,
     FilingPage,
     FilingStarted,
+    MobileVerifyResult,
     NextNumber,
     PlatformDecisionBody,
     ProvinceDecisionBody,
@@ -233,6 +235,17 @@ class ServiceDoor(Door):
         problem = Problem(response)
         if problem.status == 409 and problem.kind == "refused":
             raise Refused(str(problem.why or problem.detail))
+        raise self.fail(response)
+
+    async def verify_by_mobile(self, entry: SmsCodeEntry, key: str) -> MobileVerifyResult:
+        response = await self._post("/v1/sms/verify", key, body=body_bytes(entry))
+        if response.status_code == 200:
+            return MobileVerifyResult.model_validate(response.json())
+        problem = Problem(response)
+        if problem.status == 409 and problem.kind == "several-open-verifications":
+            raise CliError("several filings wait for a code sent to this mobile, so the mobile alone cannot say "
+                           "whose code this is: give the filing, `filings sms verify wx… --mobile … --code … "
+                           "--id-last6 …` (nothing was counted on any filing)")
         raise self.fail(response)
 
     async def decide(self, appid: str, desk: Desk, decision: PlatformDecision | ProvinceDecision, key: str,

@@ -32,10 +32,11 @@ from filing.messages import (
     FilingStatus,
     PlatformDecision,
     ProvinceDecision,
+    SmsCodeEntry,
 )
 from filing.ports import MaterialRejected, Registry, StoredMaterial
 from filing.registry import PublicEntry
-from service.schemas import ApplicationRead, CalendarRefreshed, NextNumber
+from service.schemas import ApplicationRead, CalendarRefreshed, MobileVerifyResult, NextNumber
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -154,6 +155,11 @@ class TemporalDoor(Door):
 
         found: NextNumber = await self._on_registry(propose)
         return found
+
+    async def verify_by_mobile(self, entry: SmsCodeEntry, key: str) -> MobileVerifyResult:
+        raise CliError("without the filing, a code is matched to its filing by the filing service's record of "
+                       "open verifications (POST /v1/sms/verify): run it without --direct, or give the filing "
+                       "(`filings sms verify wx… --direct ...`); nothing was sent")
 
     async def application(self, appid: str) -> ApplicationRead:
         raise CliError("the application in clear is served by the filing service only, where every read is "

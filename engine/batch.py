@@ -18,16 +18,13 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from pydantic import ValidationError
-from temporalio.client import Client
 
 from engine.checks import CheckUnavailable, start_violations
-from engine.launch import FilingInFlight, start_cancellation, start_filing
 from engine.settings import Settings
-from engine.wiring import resolve_adapter
 from filing.examples import example_application, example_materials
 from filing.messages import Violation
 from filing.models import Application, CancellationRequest
@@ -35,6 +32,11 @@ from filing.ports import MaterialOwner, MaterialStore, Registry, StoredMaterial
 from filing.province_materials import ProvinceMaterials
 from filing.rules import parse_application
 from filing.schema_errors import violations_from_validation_error
+
+if TYPE_CHECKING:  # the SDK and the composition root are imported where a filing is started or an
+    # adapter built: reading and checking a file serves the `filings` commands that talk to the
+    # filing service, which then start without the SDK (issue 21)
+    from temporalio.client import Client
 
 Outcome = Literal["started", "already_running", "rejected", "refused", "unreadable"]
 
@@ -73,12 +75,16 @@ def example_document(now: datetime | None = None, appid: str | None = None) -> t
 
 def material_store(settings: Settings) -> MaterialStore:
     """The configured material store (`FILINGS_ADAPTERS__MATERIAL_STORE`)."""
+    from engine.wiring import resolve_adapter
+
     store: MaterialStore = resolve_adapter("material_store", settings.adapters.material_store)(settings)
     return store
 
 
 def registry(settings: Settings) -> Registry:
     """The configured registry (`FILINGS_ADAPTERS__REGISTRY`, `FILINGS_REGISTRY_URL`)."""
+    from engine.wiring import resolve_adapter
+
     found: Registry = resolve_adapter("registry", settings.adapters.registry)(settings)
     return found
 
@@ -184,6 +190,8 @@ async def launch_checked(
     registry: Registry | None = None,
 ) -> LaunchResult:
     """A file already read: the outside checks (R10, R8), then the start (R9 idempotent)."""
+    from engine.launch import FilingInFlight, start_cancellation, start_filing
+
     checked = await check_outside(checked, settings, store, registry)
     if not checked.ok:
         return checked
@@ -191,13 +199,13 @@ async def launch_checked(
         if checked.cancellation is not None:
             started = await start_cancellation(
                 client, checked.cancellation, task_queue=settings.task_queue, submission_id=submission_id,
-                policy=settings.policy,
+                policy=settings.policy, codec_endpoint=settings.codec_url,
             )
         else:
             assert checked.application is not None
             started = await start_filing(
                 client, checked.application, task_queue=settings.task_queue, submission_id=submission_id,
-                policy=settings.policy,
+                policy=settings.policy, codec_endpoint=settings.codec_url,
             )
     except FilingInFlight as err:
         return dataclasses.replace(checked, outcome="refused", filing_id=err.filing_id, error=str(err))

@@ -18,6 +18,7 @@ from filing.models import Application, CancellationRequest
 from filing.ports import MaterialOwner, MaterialStore, Registry
 from filing.province_materials import ProvinceMaterials
 from filing.references import reference_violations
+from filing.regions import region_violations
 from filing.rules import ALL_RULES, check_application
 
 
@@ -33,7 +34,9 @@ async def start_violations(
     request: Application | CancellationRequest, now: datetime, *, store: MaterialStore, registry: Registry,
     owner: MaterialOwner | None = None, province_lists: Callable[[], ProvinceMaterials] | None = None,
 ) -> list[Violation]:
-    """Every violation of an application (R1–R8, R10) or a cancellation request (R8). With
+    """Every violation of an application (R1–R8, R10, and R5's regions: the address's city and
+    district in GB/T 2260, `filing.regions`, checked here and not in the workflow, whose replays
+    must not depend on the regions file's edition) or a cancellation request (R8). With
     `owner` (an applicant's start or resubmission), a material it did not upload is not there.
     `province_lists` reads R10's supplementary-material lists in force (the registry
     database's, `registry.province_materials`); none: the shipped list."""
@@ -55,7 +58,8 @@ async def start_violations(
         except (OSError, RuntimeError, LookupError) as err:
             raise CheckUnavailable("registry", err) from err
 
-    found = check_application(request, now, rules=ALL_RULES - {"R10"}) if isinstance(request, Application) else []
+    found = [*check_application(request, now, rules=ALL_RULES - {"R10"}), *region_violations(request)] \
+        if isinstance(request, Application) else []
     # The two outside parts are asked at once: a start waits for the slower, not for both in turn.
     in_store, in_registry = await asyncio.gather(materials(), references())
     return [*found, *in_store, *in_registry]

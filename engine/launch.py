@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from engine.filing_ids import filing_id_for
 from filing.filing_number import InvalidFilingNumber, parse_filing_number
 from filing.messages import FilingOutcome, Stage
 from filing.models import Application, CancellationRequest
@@ -46,10 +47,6 @@ class Started:
     @property
     def filing_id(self) -> str:
         return self.handle.id
-
-
-def filing_id_for(appid: str) -> str:
-    return f"filing-{appid}"
 
 
 def submission_id_for(request: Application | CancellationRequest) -> str:
@@ -92,9 +89,12 @@ async def start_filing(
     task_queue: str,
     submission_id: str | None = None,
     policy: FilingPolicy | None = None,
+    codec_endpoint: str | None = None,
 ) -> Started:
-    """Start the filing; the application must already have passed the rules (`filing.rules`)."""
-    return await _start(client, application, task_queue, submission_id, policy)
+    """Start the filing; the application must already have passed the rules (`filing.rules`).
+    `codec_endpoint`: the codec server's address in force (`Settings.codec_url`), which the
+    filing names when it refuses personal data sent without the codec."""
+    return await _start(client, application, task_queue, submission_id, policy, codec_endpoint)
 
 
 async def start_cancellation(
@@ -104,9 +104,10 @@ async def start_cancellation(
     task_queue: str,
     submission_id: str | None = None,
     policy: FilingPolicy | None = None,
+    codec_endpoint: str | None = None,
 ) -> Started:
     """Start a cancellation (SPEC §2): a short request; R8 against the registry first."""
-    return await _start(client, request, task_queue, submission_id, policy)
+    return await _start(client, request, task_queue, submission_id, policy, codec_endpoint)
 
 
 async def _start(
@@ -115,13 +116,15 @@ async def _start(
     task_queue: str,
     submission_id: str | None,
     policy: FilingPolicy | None,
+    codec_endpoint: str | None = None,
 ) -> Started:
     filing_id = filing_id_for(request.appid)
     submission_id = submission_id or submission_id_for(request)
+    common = {"submission_id": submission_id, "policy": policy or FilingPolicy(), "codec_endpoint": codec_endpoint}
     start = (
-        FilingInput(cancellation=request, submission_id=submission_id, policy=policy or FilingPolicy())
+        FilingInput(cancellation=request, **common)
         if isinstance(request, CancellationRequest)
-        else FilingInput(application=request, submission_id=submission_id, policy=policy or FilingPolicy())
+        else FilingInput(application=request, **common)
     )
     try:
         handle = await client.start_workflow(

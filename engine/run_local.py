@@ -79,8 +79,9 @@ def dev_server_args(settings: Settings, host: str, port: int, ui_port: int, code
 
 
 def ui_codec_endpoint(settings: Settings) -> str:
-    """The codec endpoint the local Web UI is given: no token in it (anyone may read it)."""
-    return f"http://{CODEC_HOST}:{settings.codec_port}"
+    """The codec endpoint the local Web UI is given: no token in it (anyone may read it).
+    FILINGS_CODEC_URL, by default the local codec server's own address."""
+    return settings.codec_url
 
 
 def local_address(settings: Settings) -> tuple[str, int]:
@@ -224,7 +225,7 @@ class ServiceFirst(asyncio.Event):
 
 
 def banner(settings: Settings) -> str:
-    codec = f"http://{CODEC_HOST}:{settings.codec_port}"
+    codec = settings.codec_url
     lines = [
         f"Filing service:   {service_url(settings)}  (API docs /docs, console /)",
         f"Temporal Web UI:  {settings.web_ui}/namespaces/{settings.temporal_namespace}/workflows",

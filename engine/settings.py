@@ -412,9 +412,30 @@ class Settings(BaseSettings):
     codec_token: SecretStr | None = None
     codec_host: str = "127.0.0.1"  # FILINGS_CODEC_HOST (0.0.0.0 in a container)
     codec_port: int = Field(default=8081, ge=1, le=65535)  # FILINGS_CODEC_PORT
+    #: Where people and tools reach the codec server (the temporal CLI's `--codec-endpoint`, the
+    #: Web UI's codec endpoint): its public address behind a proxy or another name; by default
+    #: `http://127.0.0.1:<FILINGS_CODEC_PORT>`. Filings started carry it, so the refusal of
+    #: personal data sent without the codec names the address in force.
+    codec_url: str = Field(default="", validate_default=True)  # FILINGS_CODEC_URL
     #: Browser origins the codec server answers (the Web UI), comma-separated; by default
     #: FILINGS_WEB_UI's origin under both local names (the dev server prints `localhost`).
     codec_cors_origin: str = Field(default="", validate_default=True)  # FILINGS_CODEC_CORS_ORIGIN
+
+    @field_validator("codec_url")
+    @classmethod
+    def _codec_url(cls, given: str, info: ValidationInfo) -> str:
+        """An http(s) address without credentials, query or fragment (tools append their paths)."""
+        if not given.strip():
+            return f"http://127.0.0.1:{info.data.get('codec_port', 8081)}"
+        parts = urlsplit(given.strip())
+        try:
+            parts.port  # noqa: B018 (a port that is not a number raises)
+        except ValueError:
+            parts = parts._replace(scheme="")
+        if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc or parts.query or parts.fragment:
+            raise ValueError(f"FILINGS_CODEC_URL: {given.strip()!r} is not the codec server's address: give "
+                             "http(s)://host[:port][/path], such as https://codec.example.cn or http://127.0.0.1:8081")
+        return given.strip().rstrip("/")
 
     @field_validator("codec_cors_origin")
     @classmethod

@@ -14,12 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
+from typing import TYPE_CHECKING
 
 from filing.messages import Stage
 from filing.models import FilingKind
-from workflows import search_attributes as sa
+
+if TYPE_CHECKING:  # the SDK is imported where it is used: `FilingRow` alone serves the `filings`
+    # commands that talk to the filing service, which then start without the SDK (issue 21)
+    from temporalio.client import Client, WorkflowExecution
 
 
 def quote(value: str) -> str:
@@ -46,6 +48,8 @@ def build_query(
 ) -> str:
     """The visibility query of a list; overdue is `SlaBreached = true OR StageDeadline < now`.
     A run that continued as new keeps the stage it had then: it is never listed."""
+    from workflows import search_attributes as sa
+
     now = now or datetime.now(UTC)
     parts = ["WorkflowType = 'FilingWorkflow'", f"TaskQueue = {quote(task_queue)}"]
     parts += filter(
@@ -87,6 +91,10 @@ class FilingRow:
 
     @classmethod
     def of(cls, w: WorkflowExecution) -> FilingRow:
+        from temporalio.client import WorkflowExecutionStatus
+
+        from workflows import search_attributes as sa
+
         attrs = w.typed_search_attributes
         return cls(
             filing_id=w.id,

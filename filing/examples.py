@@ -36,6 +36,7 @@ from filing.models import (
 )
 from filing.province_materials import load_province_materials
 from filing.provinces import find_province
+from filing.regions import find_city
 
 # --- example materials: tiny but real files, stored as they are --------------------------
 
@@ -196,6 +197,8 @@ def example_application(
     found = find_province(province)
     if found is None:
         raise ValueError(f"unknown province {province!r}")
+    capital = find_city(found, found.capital)
+    district = capital.district_names[0] if capital is not None else found.capital  # a real one: checked at start
     id_valid_until = add_months(china_date(now), 120)
     id_valid_from = add_months(id_valid_until, -240)  # a 20-year card, issued ten years ago
     zhang = Person(
@@ -248,9 +251,9 @@ def example_application(
                 number=example_uscc(found.code, company),
                 valid_until="LONG_TERM",
                 scan=_ref("unit_certificate"),
-                address=f"{found.name}{found.capital}示例区示例路1号",
+                address=f"{found.name}{found.capital}{district}示例路1号",
             ),
-            address=Address(province=province, city=found.capital, district="示例区", detail="示例路1号示例大厦101室"),
+            address=Address(province=province, city=found.capital, district=district, detail="示例路1号示例大厦101室"),
             principal_is_legal_representative=not legal_representative,
             legal_representative=wang if legal_representative else None,
         ),

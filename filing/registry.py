@@ -37,6 +37,10 @@ class SubjectRecord(Model):
     #: Whether the registry knows the subject's certificate (not yet for a subject recorded
     #: before issue 17 until `filings registry identify-subjects` or its next NEW fills it).
     identified: bool = False
+    #: A unit subject's certificate as recorded (not personal data; a personal subject's
+    #: identity document is sealed and never here): a CHANGE's prefill once its workflow is gone.
+    unit_certificate_type: str | None = None
+    unit_certificate_number: str | None = None
 
 
 class SubjectCertificate(Model):

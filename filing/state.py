@@ -170,6 +170,10 @@ class FilingInput(Model):
     cancellation: CancellationRequest | None = None
     submission_id: str = Field(min_length=1, max_length=128)
     policy: FilingPolicy = Field(default_factory=FilingPolicy)
+    #: Where clients reach the codec server (FILINGS_CODEC_URL when it was started), named
+    #: when the filing refuses personal data sent without the codec. None: started before
+    #: filings carried it, or by a caller that did not say; the refusal then names no address.
+    codec_endpoint: str | None = Field(default=None, max_length=2048)
     #: The state of the run this one continues (L10).
     carried: FilingState | None = None
 

@@ -114,6 +114,8 @@ def subject_record(row: Row[Any]) -> SubjectRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
         identified=row.certificate_digest is not None,
+        unit_certificate_type=(row.certificate_type or None) if row.certificate_number else None,
+        unit_certificate_number=row.certificate_number or None,
     )
 
 

@@ -5,7 +5,7 @@ document and the workflow's contract cannot drift apart."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -124,6 +124,31 @@ class HealthCheck(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     checks: dict[str, HealthCheck]
+
+
+class MobileVerifyResult(Model):
+    """`POST /v1/sms/verify`'s answer (工信部短信核验 by mobile): nothing in it names a filing."""
+
+    result: Literal["verified", "wrong_code", "no_valid_code", "no_open_verification"]
+    attempts_left: int
+    all_verified: bool
+    #: What the verification page shows (the MIIT site's wording).
+    message_zh: str
+
+
+class OnRecordApplication(BaseModel):
+    """What the registry holds of an approved filing, in clear, for its applicant's CHANGE once
+    the filing's workflow is gone (past the namespace's retention). Every read is audited."""
+
+    appid: str
+    filing_number: str = Field(title="服务备案号")
+    approved_at: datetime
+    application: dict[str, Any] = Field(
+        description="A partial application (its JSON shape): kind CHANGE, the number, the subject (name, type, "
+                    "province, a unit's certificate), the mini-program's appid and name, and both principals as "
+                    "approved. Not a valid application by itself: complete it, then check or start it.")
+    missing: list[str] = Field(
+        description="The sections the registry does not hold, in Chinese for the applicant: fill them in again.")
 
 
 class OnRecord(Model):

@@ -7,7 +7,7 @@ import itertools
 import json
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -15,6 +15,7 @@ import pytest
 
 from engine.codec import data_converter
 from engine.keys import Keyring, KeysFile
+from tests.logging_state import EngineLogs, LoggingState
 
 _ids = itertools.count()
 
@@ -58,6 +59,26 @@ async def no_task_left_behind() -> AsyncIterator[None]:
         if pending:
             names = ", ".join(f"{t.get_name()}: {t.get_coro()!r}" for t in pending)
             pytest.fail(f"{len(pending)} task(s) left by the tests ignore cancellation: {names}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def logging_left_as_found() -> Iterator[None]:
+    """Logging is process-wide: what a test (or code it runs in-process) configures is put back
+    after it, and the loggers structlog cached meanwhile are forgotten, so no module meets the
+    logging an earlier one left (in one process or on a pytest-xdist worker, in any order)."""
+    before = LoggingState.now()
+    yield
+    if before.changed():
+        before.restore()
+
+
+@pytest.fixture
+def engine_logs() -> Iterator[Callable[..., EngineLogs]]:
+    """`engine_logs("json")` (or "console", a level): the engine's own log pipeline for this
+    test, into a buffer its value reads; whatever was configured before is put back after."""
+    before = LoggingState.now()
+    yield EngineLogs
+    before.restore()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

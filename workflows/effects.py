@@ -51,6 +51,8 @@ class FilingEffects:
 
     # The state every part of the workflow shares (set by `FilingWorkflow.__init__`).
     _policy: FilingPolicy
+    #: Where clients reach the codec server, as the starter said (None: it did not).
+    _codec_endpoint: str | None
     _s: FilingState
     #: Effects as regular activities (the current shape), or as the local activities a filing
     #: started before `EFFECTS_AS_ACTIVITIES` recorded.

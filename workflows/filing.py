@@ -83,6 +83,7 @@ class FilingWorkflow(FilingMessages):
     @workflow.init
     def __init__(self, start: FilingInput) -> None:
         self._policy = start.policy
+        self._codec_endpoint = start.codec_endpoint
         self._s = start.carried or self._first_state(start)
         # Decided in the first activation: a filing started on the earlier shape replays
         # (and keeps running) on it; every new run takes the current one.
@@ -206,6 +207,7 @@ class FilingWorkflow(FilingMessages):
                 cancellation=self._s.cancellation,
                 submission_id=self._s.submission_id,
                 policy=self._policy,
+                codec_endpoint=self._codec_endpoint,
                 carried=self._s,
             )
         )

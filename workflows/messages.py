@@ -151,6 +151,11 @@ class FilingMessages(FilingEffects):
         else:
             self._s.ignored["calendar_updated"] = self._s.ignored.get("calendar_updated", 0) + 1
 
+    def _personal(self, model: type[M], payload: RawValue) -> M:
+        """An update carrying personal data: refused unless it came through the codec, the
+        refusal naming the codec address this filing was started with."""
+        return parse_update(model, payload, personal=True, codec=self._codec_endpoint)
+
     def _decode(self, signal: str, payload: RawValue, model: type[M]) -> M | None:
         """Decode a signal ourselves, so that a malformed one is counted and recorded as
         ignored (L9) instead of being dropped by the SDK without a trace."""
@@ -228,7 +233,7 @@ class FilingMessages(FilingEffects):
     async def verify_sms_code(self, payload: RawValue) -> SmsVerifyResult:
         if (given := self._given_answer()) is not None:
             return given  # type: ignore[return-value]
-        return self._answer(await self._verify_sms_code(parse_update(SmsCodeEntry, payload, personal=True)))
+        return self._answer(await self._verify_sms_code(self._personal(SmsCodeEntry, payload)))
 
     async def _verify_sms_code(self, entry: SmsCodeEntry) -> SmsVerifyResult:
         async with self._sms_lock:
@@ -279,7 +284,7 @@ class FilingMessages(FilingEffects):
         """No-op entries are refused (L10): a verified verifier, or no valid code."""
         if self._given_answer() is not None:
             return
-        verifier = self._require_sms_verifier(parse_update(SmsCodeEntry, payload, personal=True).mobile)
+        verifier = self._require_sms_verifier(self._personal(SmsCodeEntry, payload).mobile)
         if verifier.verified:
             raise Refused("already verified: this verifier's code was accepted", self._sms_answer("verified", verifier))
         if verifier.digest is None or verifier.attempts_left == 0 or verifier.send_pending:
@@ -293,7 +298,7 @@ class FilingMessages(FilingEffects):
     async def request_sms_resend(self, payload: RawValue) -> SmsResendResult:
         if (given := self._given_answer()) is not None:
             return given  # type: ignore[return-value]
-        request = parse_update(SmsResendRequest, payload, personal=True)
+        request = self._personal(SmsResendRequest, payload)
         if not self._shape:
             return self._answer(await self._resend_in_update(request))
         return self._answer(await self._request_resend(request))
@@ -340,7 +345,7 @@ class FilingMessages(FilingEffects):
         """No-op resends are refused (L10): already verified, none left, one on its way."""
         if self._given_answer() is not None:
             return
-        verifier = self._require_sms_verifier(parse_update(SmsResendRequest, payload, personal=True).mobile)
+        verifier = self._require_sms_verifier(self._personal(SmsResendRequest, payload).mobile)
         if verifier.verified:
             raise Refused("already_verified: this verifier has verified; no resend is needed",
                           SmsResendResult(sent=False, resends_left=verifier.resends_left, reason="already_verified"))
@@ -367,7 +372,7 @@ class FilingMessages(FilingEffects):
     def resubmit(self, payload: RawValue) -> ResubmitResult:
         if (given := self._given_answer()) is not None:
             return given  # type: ignore[return-value]
-        resubmission = parse_update(Resubmission, payload, personal=True)
+        resubmission = self._personal(Resubmission, payload)
         s = self._s
         s.application = resubmission.application
         s.attempt += 1
@@ -379,7 +384,7 @@ class FilingMessages(FilingEffects):
     def _validate_resubmission(self, payload: RawValue) -> None:
         if self._given_answer() is not None:
             return
-        resubmission = parse_update(Resubmission, payload, personal=True)
+        resubmission = self._personal(Resubmission, payload)
         s = self._s
         if s.stage is not Stage.RETURNED:
             raise Refused(f"only a RETURNED filing can be resubmitted; the filing is in stage {s.stage.value}")

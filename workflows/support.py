@@ -78,19 +78,28 @@ def return_reason(field: str, code: str) -> Reason:
     return Reason(field=field, error=code, suggestion=f"{text}; {suggestion}")
 
 
-def parse_update(model: type[M], payload: RawValue, *, personal: bool = False) -> M:
+def unencrypted_refusal(model_name: str, codec: str | None) -> str:
+    """What a client that forgot the codec is told: the codec address the filing was started
+    with (FILINGS_CODEC_URL then), or, for a filing that carries none, where to get it, never
+    an address that may be wrong for this deployment."""
+    endpoint = codec or "<the codec server's address from your operator (FILINGS_CODEC_URL)>"
+    return (
+        f"{model_name} carries personal data and arrived unencrypted; nothing was stored. Send it "
+        "through the filing service, or pass the codec flags to the temporal CLI "
+        f"(--codec-endpoint {endpoint} --codec-auth 'Bearer <token>')"
+    )
+
+
+def parse_update(model: type[M], payload: RawValue, *, personal: bool = False, codec: str | None = None) -> M:
     """Decode an update ourselves, so that a malformed or oversized one is refused by the
     validator with every field named (the SDK would only say it failed decoding).
 
     `personal`: the message carries personal data (a mobile, a code, an application), so
     it must have arrived encrypted: a client that forgot the codec is refused before
-    anything is stored, instead of leaving the data in the history in clear."""
+    anything is stored, instead of leaving the data in the history in clear. `codec`: the
+    codec server's address the refusal names."""
     if personal and SEALED not in payload.payload.metadata:
-        raise Refused(
-            f"{model.__name__} carries personal data and arrived unencrypted; nothing was stored. Send it "
-            "through the filing service, or pass the codec flags to the temporal CLI "
-            "(--codec-endpoint http://127.0.0.1:8081 --codec-auth 'Bearer <token>')"
-        )
+        raise Refused(unencrypted_refusal(model.__name__, codec))
     try:
         decoded = workflow.payload_converter().from_payload(payload.payload, model)
     except Exception as err:  # any payload at all: refused with its reason, never a failed task

@@ -23,6 +23,7 @@ from temporalio.client import Client
 
 from bench.driver import new_appid
 from bench.lab import CpuMeter, Lab
+from bench.procs import prepare_data_dir
 from bench.server import Server
 from bench.stats import spread
 from bench.worker_proc import ROOT, engine_env
@@ -30,6 +31,11 @@ from filing.examples import example_application
 
 Say = Callable[[str], None]
 ARGV_BUDGET = 512 * 1024  # bytes of file names per starter invocation (well under ARG_MAX)
+
+
+def starter_data(lab: Lab) -> Path:
+    """The starter's data dir: its registry (R8) and material store (R10), as on an integrator's machine."""
+    return lab.workdir / "starter-data"
 
 
 def write_files(directory: Path, count: int) -> list[Path]:
@@ -60,9 +66,10 @@ def chunks(paths: list[Path]) -> list[list[Path]]:
 
 
 def run_starter(lab: Lab, server: Server, task_queue: str, paths: list[Path], timeout: float) -> dict[str, Any]:
-    env = engine_env(server.address, task_queue, lab.workdir / "starter-data", lab.keys_file)
+    env = engine_env(server.address, task_queue, starter_data(lab), lab.keys_file)
     groups = chunks(paths)
     started = failed = 0
+    children = os.times()  # the starter processes' own CPU (waited children), beside the server's
     t0 = time.perf_counter()
     for group in groups:
         done = subprocess.run([sys.executable, "starter.py", *map(str, group)], cwd=ROOT, env=env,
@@ -73,7 +80,10 @@ def run_starter(lab: Lab, server: Server, task_queue: str, paths: list[Path], ti
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             raise RuntimeError(f"starter exited {done.returncode}: {' | '.join(tail)}")
     elapsed = time.perf_counter() - t0
+    end = os.times()
+    cpu = end.children_user + end.children_system - children.children_user - children.children_system
     return {"seconds": round(elapsed, 3), "started": started, "invocations": len(groups),
+            "starter_cpu_ms_per_start": round(cpu / started * 1000, 2) if started else None,
             "per_second": round(started / elapsed, 1) if elapsed else None}
 
 
@@ -88,7 +98,7 @@ async def bare_starts(client: Client, task_queue: str, count: int) -> dict[str, 
 
 async def starter_floor(lab: Lab, server: Server) -> float:
     """One starter process that starts nothing (`--example`): interpreter and imports."""
-    env = engine_env(server.address, "unused", lab.workdir / "starter-data", lab.keys_file)
+    env = engine_env(server.address, "unused", starter_data(lab), lab.keys_file)
     t0 = time.perf_counter()
     await asyncio.to_thread(subprocess.run, [sys.executable, "starter.py", "--example", os.devnull], cwd=ROOT,
                             env=env, capture_output=True, timeout=120)
@@ -100,6 +110,10 @@ async def run_batch(lab: Lab, size: int, repeat: int, say: Say) -> dict[str, Any
     rounds: list[dict[str, Any]] = []
     async with lab.dev_server("batch") as server:
         client = await lab.bare_client(server)
+        # What an integrator's machine has before its first batch: the registry's schema (the
+        # starter checks R8 against it and refuses an old one) and the example's scans (R10).
+        _ = lab.keys  # this run's keys file, created on first use
+        await asyncio.to_thread(prepare_data_dir, starter_data(lab), lab.keys_file)
         floor = await starter_floor(lab, server)
         for round_ in range(repeat):
             paths = await asyncio.to_thread(write_files, lab.workdir / f"batch-files-{round_}", size)

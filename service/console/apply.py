@@ -1,11 +1,13 @@
 """The applicant's form pages: `/apply` (NEW), `/filings/{appid}/change` (a CHANGE prefilled
-from the filing on record), and the two small routes the page's script calls as the person
-works: `/apply/upload` (one material to the store as it is chosen) and `/apply/check` (the
-draft against the API's own check, `POST /v1/applications/check`).
+from the filing on record), and the small routes the page's script calls as the person
+works: `/apply/upload` (one material to the store as it is chosen), `/apply/check` (the
+draft against the API's own check, `POST /v1/applications/check`) and `/apply/regions` (the
+province -> city -> district lists the pickers follow, `filing.regions`).
 
 Without JavaScript the form is one multipart post: every chosen file is uploaded with it,
 then the draft is kept (`service.console.drafts`) and, as the pressed button says, checked
-or submitted (`POST /v1/filings`). A refused submission shows the page again with every
+or submitted (`POST /v1/filings`), or (更新, `action=regions`) shown again with the city and
+district lists of the chosen province and city. A refused submission shows the page again with every
 value and upload kept and each violation at its input. Everything goes through the API
 with the person's own token (`service.console.api`): the console checks nothing itself.
 """
@@ -13,6 +15,7 @@ with the person's own token (`service.console.api`): the console checks nothing 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from typing import Any
@@ -24,6 +27,7 @@ from starlette.datastructures import FormData, UploadFile
 from filing.material_types import FORMAT_NAMES, largest_limit, material_types
 from filing.province_materials import ProvinceMaterials
 from filing.provinces import PROVINCES
+from filing.regions import picker_data
 from service.console import apply_form as af
 from service.console import forms
 from service.console.api import Answer, Api
@@ -32,7 +36,7 @@ from service.console.refusals import problem_page
 from service.console.why import explain
 from service.principal import APPID, Principal, Role
 
-ACTIONS = ("save", "check", "submit", "discard")
+ACTIONS = ("save", "check", "submit", "discard", "regions")
 #: Form inputs that are the page's own, never values of the application.
 OWN = ("csrf", "idem", "action", "draft", "kind")
 
@@ -109,13 +113,14 @@ async def _upload(api: Api, file: UploadFile) -> tuple[dict[str, Any] | None, st
 def _render(request: Request, principal: Principal, *, kind: str, values: dict[str, Any],
             files: dict[str, dict[str, Any]], lists: ProvinceMaterials, draft_id: str = "", status: int = 200,
             placed: af.Placed | None = None, problem: str | None = None, key: str | None = None,
-            notice: str | None = None) -> Response:
+            notice: str | None = None, focus: str | None = None) -> Response:
     change = kind == "CHANGE"
+    values = af.official_regions(values)
     sections = af.sections(principal.appids, change=change)
     fields = af.every_field(sections)
     placed = placed or af.Placed()
     order = [f.name for f in fields] + ["extra_materials"]
-    focus = next((name for name in order if name in placed.at), None)
+    focus = focus or next((name for name in order if name in placed.at), None)
     chosen = values.get("mini_program.service_categories") or []
     preapproval = any(dict(f.options).get(c) for f in fields if f.kind == "categories" for c in chosen) or any(
         str(v).strip() for k, v in values.items() if k.startswith("mini_program.pre_approvals"))
@@ -126,6 +131,7 @@ def _render(request: Request, principal: Principal, *, kind: str, values: dict[s
         key=key or str(uuid.uuid4()), focus=focus, extras=af.all_extras(lists), current_extras=current,
         extra_slot=af.extra_slot, preapproval=preapproval, limits=_limits(), formats=af.NUMBER_FORMATS,
         long_term=af.LONG_TERM_SUFFIX, one=lambda name: _text(values, name),
+        city_choices=af.city_choices(values), district_choices=af.district_choices(values),
         prefixes={p.name: p.prefix for p in PROVINCES},
         action="/apply")
 
@@ -165,13 +171,39 @@ async def change_page(request: Request, principal: Principal, appid: str) -> Res
         return problem_page(request, principal, Answer(404), appid)
     api = Api(request)
     status = await api.get(f"/v1/filings/{appid}")
+    if status.status == 404:  # no workflow (past the namespace's retention): the registry's record
+        return await _change_from_registry(request, principal, api, appid)
     number = status.body.get("filing_number") if status.ok and isinstance(status.body, dict) else None
     if not status.ok or status.body.get("stage") != "APPROVED" or not number or str(status.body.get("kind")) not in ("NEW", "CHANGE"):
-        return problem_page(request, principal, Answer(409, {"detail": "该小程序没有已通过的备案可以变更（变更须在备案成功之后）"}), appid)
+        return problem_page(request, principal, Answer(409, {"detail": NOTHING_TO_CHANGE}), appid)
     read = await api.get(f"/v1/filings/{appid}/application")
     application = read.body.get("application") if read.ok and isinstance(read.body, dict) else None
     if not isinstance(application, dict):
         return problem_page(request, principal, read if not read.ok else Answer(404), appid)
+    return await _change_form(request, principal, appid, number, application,
+                              f"已按备案号 {number} 的备案信息预填，请修改需变更的内容，并重新完成人脸核身")
+
+
+NOTHING_TO_CHANGE = "该小程序没有已通过的备案可以变更（变更须在备案成功之后）"
+
+
+async def _change_from_registry(request: Request, principal: Principal, api: Api, appid: str) -> Response:
+    """A filing whose workflow is gone: prefilled from what the registry holds of it
+    (`GET /v1/filings/{appid}/on-record/application`), the sections it does not hold named."""
+    read = await api.get(f"/v1/filings/{appid}/on-record/application")
+    body = read.body if read.ok and isinstance(read.body, dict) else None
+    if body is None or not isinstance(body.get("application"), dict):
+        nothing = read.status in (404, 409) or read.ok
+        return problem_page(request, principal, Answer(409, {"detail": NOTHING_TO_CHANGE}) if nothing else read, appid)
+    number = str(body["filing_number"])
+    missing = "；".join(f"{n}. {section}" for n, section in enumerate(body.get("missing") or [], 1))
+    notice = (f"原备案的办理记录已过保存期，已按备案库中备案号 {number} 的记录预填。备案库未存有以下内容，请重新填写："
+              f"{missing}。请修改需变更的内容，并重新完成人脸核身")
+    return await _change_form(request, principal, appid, number, body["application"], notice)
+
+
+async def _change_form(request: Request, principal: Principal, appid: str, number: str,
+                       application: dict[str, Any], notice: str) -> Response:
     values = af.from_application(application)
     for stale in ("record_id", "verified_at"):  # a CHANGE needs a face verification of its own (3 days)
         values.pop(f"mini_program_principal.face_verification.{stale}", None)
@@ -180,8 +212,7 @@ async def change_page(request: Request, principal: Principal, appid: str) -> Res
     sections = af.sections(principal.appids, change=True)
     slots = _file_slots(af.every_field(sections), af.all_extras(lists))
     files = {slot: {"sha256": values[slot], "on_record": True} for slot in slots if values.get(slot)}
-    return _render(request, principal, kind="CHANGE", values=values, files=files, lists=lists,
-                   notice=f"已按备案号 {number} 的备案信息预填，请修改需变更的内容，并重新完成人脸核身")
+    return _render(request, principal, kind="CHANGE", values=values, files=files, lists=lists, notice=notice)
 
 
 async def _read(request: Request, principal: Principal, *, upload: bool
@@ -244,6 +275,10 @@ async def apply_post(request: Request, principal: Principal) -> Response:
     placed = af.Placed(at=dict(refused))
     if action == "save" and not refused:
         return pages.redirect(request, f"/apply?draft={draft_id}", flash="草稿已保存")
+    if action == "regions":  # the page without its script: the lists follow the chosen province and city
+        return _render(request, principal, kind=kind, values=values, files=files, lists=lists, draft_id=draft_id,
+                       status=422 if refused else 200, placed=placed, key=forms.text(form, "idem"),
+                       notice="已按所选省份和城市更新城市、区县列表（草稿已保存）", focus=af.region_focus(values))
     body = af.to_body(values, fields, af.extras_for(values, lists), kind)
     api = Api(request)
     if action == "submit" and not refused:
@@ -276,6 +311,18 @@ def _problem(answer: Answer, action: str, count: int) -> str | None:
     if answer.status >= 500:
         return f"{done}：暂时无法检查（{explain(answer.detail)}），内容已保留，请稍后再试"
     return f"{done}：有 {count} 处需要修改，已在各项旁标出"
+
+
+def regions(principal: Principal) -> Response:
+    """`/apply/regions`: province -> city -> districts, which the page's script makes the pickers follow."""
+    if not _applicant(principal):
+        return JSONResponse({"error": "只有申请人可以填写备案申请"}, status_code=403)
+    return Response(_regions_json(), media_type="application/json", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@functools.cache
+def _regions_json() -> bytes:
+    return json.dumps(picker_data(), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 async def upload(request: Request, principal: Principal) -> Response:

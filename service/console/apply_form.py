@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from filing import regions
 from filing.dates import CHINA_TZ
 from filing.field_labels import label
 from filing.material_types import material_types
@@ -48,7 +49,7 @@ class Field:
     """One input: its name (the field path), kind and what the person is told about it."""
 
     name: str
-    kind: str  # text, textarea, select, date, validity, yesno, checkbox, file, datetime, categories, appid, tel, email
+    kind: str  # text, textarea, select, city, district, date, validity, yesno, checkbox, file, datetime, categories, appid, tel, email
     hint: str = ""
     options: tuple[tuple[str, str], ...] = ()
     required: bool = True
@@ -115,14 +116,13 @@ def person_fields(prefix: str) -> tuple[Field, ...]:
 def sections(appids: Iterable[str], *, change: bool) -> tuple[Section, ...]:
     """The form's four sections (and, for a CHANGE, the number it changes)."""
     provinces = tuple((p.name, p.name) for p in PROVINCES)
-    capitals = tuple(p.capital for p in PROVINCES)
     subject = (
         Group("主体", (
             Field("subject.type", "select", options=_choices(SUBJECT_TYPES)),
             Field("subject.name", "text", "单位：与证件一致的全称；个人：本人姓名", maxlength=100),
             Field("subject.address.province", "select", "主体所在省份：备案由该省通信管理局审核", options=provinces),
-            Field("subject.address.city", "text", "如 石家庄市（可从列表选择或直接填写）", datalist=capitals, maxlength=50),
-            Field("subject.address.district", "text", "如 长安区", maxlength=50),
+            Field("subject.address.city", "city", "先选省份，再从该省的城市（地级行政区）中选择；直辖市选其本身，如 北京市"),
+            Field("subject.address.district", "district", "从所选城市的区县中选择；没有区县的城市（如 东莞市、济源市）选城市本身"),
             Field("subject.address.detail", "text", "街道、门牌号、楼层房间", maxlength=200),
         )),
         Group("单位证件", (
@@ -201,6 +201,50 @@ def needs_pre_approval(category: str, index: Mapping[str, str]) -> str:
 
 def every_field(all_sections: Iterable[Section]) -> list[Field]:
     return [f for s in all_sections for g in s.groups for f in g.fields]
+
+
+# --- province -> city -> district ---------------------------------------------------------
+
+CITY = "subject.address.city"
+DISTRICT = "subject.address.district"
+PROVINCE = "subject.address.province"
+
+
+def city_choices(values: Mapping[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The city picker's groups: the chosen province's cities, or every province's (one group
+    each) before a province is chosen, so the page works by plain posts too."""
+    found = find_province(_one(values, PROVINCE))
+    chosen = (found,) if found is not None else PROVINCES
+    return tuple((p.name, tuple(c.name for c in regions.cities(p))) for p in chosen)
+
+
+def district_choices(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The district picker's choices: the chosen city's districts (the city itself when it has
+    none); none before a city of the province is chosen."""
+    found = find_province(_one(values, PROVINCE))
+    city = regions.find_city(found, _one(values, CITY)) if found is not None else None
+    return city.district_names if city is not None else ()
+
+
+def official_regions(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values with the city and district by their official names where they name one
+    (石家庄 -> 石家庄市, 北京 -> 北京市), so the pickers show them chosen; anything else as typed
+    (the check names it)."""
+    out = dict(values)
+    found = find_province(_one(values, PROVINCE))
+    city = regions.find_city(found, _one(values, CITY)) if found is not None else None
+    if city is None:
+        return out
+    out[CITY] = city.name
+    district = regions.find_district(city, _one(values, DISTRICT)) if _one(values, DISTRICT) else None
+    if district is not None and city.districts:
+        out[DISTRICT] = district
+    return out
+
+
+def region_focus(values: Mapping[str, Any]) -> str:
+    """Where a person goes on after the lists were brought up to date (the no-script 更新)."""
+    return DISTRICT if district_choices(values) else CITY
 
 
 # --- the province's supplementary materials ------------------------------------------------

@@ -159,6 +159,12 @@ async def apply_check(request: Request, principal: Caller) -> Response:
     return await apply.check(request, principal)
 
 
+@router.get("/apply/regions")
+async def apply_regions(principal: Caller) -> Response:
+    """Province -> city -> districts (GB/T 2260) for the form's pickers."""
+    return apply.regions(principal)
+
+
 @router.get("/filings/{appid}/change")
 async def change_form(request: Request, principal: Caller, appid: str) -> Response:
     """A CHANGE of a filing on record, its form prefilled from it."""

@@ -84,7 +84,7 @@ async def _start_once(
         try:
             started = await svc.temporal.call(
                 start(svc.temporal.client, started_by, task_queue=svc.settings.task_queue,  # type: ignore[arg-type]
-                      policy=svc.settings.policy),
+                      policy=svc.settings.policy, codec_endpoint=svc.settings.codec_url),
                 filing_id=launch.filing_id_for(started_by.appid), what="the start")
         except launch.FilingInFlight as err:
             raise Problem(409, str(err), kind="filing-in-flight", stage=err.stage, filing_id=err.filing_id) from None

@@ -19,33 +19,25 @@ wait for the same mobile, the mobile alone cannot say which code is whose: 409
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from filing.messages import SmsCodeEntry, SmsVerifyResult
-from filing.models import Model
 from service.access import role_in
 from service.context import Services, services
 from service.idempotency import Answer, once
 from service.principal import Principal, Role
 from service.problems import Problem, problem_responses
 from service.routes.filings import IdempotencyKey
+from service.schemas import MobileVerifyResult
 from service.temporal import update_id
 
 router = APIRouter(tags=["applicants and verification"])
 Svc = Annotated[Services, Depends(services)]
 
 NO_OPEN = "该手机号没有待核验的备案申请，或已完成核验。"
-
-
-class MobileVerifyResult(Model):
-    result: Literal["verified", "wrong_code", "no_valid_code", "no_open_verification"]
-    attempts_left: int
-    all_verified: bool
-    #: What the verification page shows (the MIIT site's wording).
-    message_zh: str
 
 
 def message_for(result: str, attempts_left: int, all_verified: bool) -> str:

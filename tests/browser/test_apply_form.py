@@ -60,6 +60,24 @@ async def choose(page: Page, name: str, filename: str, mime: str, content: bytes
     await expect(page.locator(f"input[type=hidden][name='{name}']")).to_have_value(re.compile(r"^[0-9a-f]{64}$"), timeout=PAGE_TIMEOUT_MS)
 
 
+async def pick_regions(page: Page) -> None:
+    """Province -> city -> district picked from the selects: each list follows the choice above it
+    (the script's; the no-script 更新 button is gone), and the example's address is chosen again."""
+    province, city, district = (page.locator("#" + _id(f"subject.address.{part}")) for part in ("province", "city", "district"))
+    await expect(page.locator("#regions-update")).to_have_count(0, timeout=PAGE_TIMEOUT_MS)
+    await province.select_option("北京市")
+    await expect(city.locator("option")).to_have_text(["请选择", "北京市"], timeout=PAGE_TIMEOUT_MS)
+    await expect(district.locator("option")).to_have_count(1)  # 请先选择城市
+    await city.select_option("北京市")
+    await expect(district.locator("option[value='海淀区']")).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
+    await province.select_option("河北省")
+    await expect(city.locator("option[value='北京市']")).to_have_count(0, timeout=PAGE_TIMEOUT_MS)
+    await city.select_option("石家庄市")
+    await expect(district.locator("option[value='海淀区']")).to_have_count(0, timeout=PAGE_TIMEOUT_MS)
+    await district.select_option("长安区")
+    await expect(district).to_have_value("长安区")
+
+
 def _now_in_china() -> str:
     return (datetime.now(CHINA_TZ) - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M")
 
@@ -107,6 +125,7 @@ async def test_an_applicant_files_a_new_in_the_browser_then_a_change(console: Co
     values["mini_program_principal.face_verification.verified_at"] = _now_in_china()
     remark = values.pop("mini_program.remark")
     await fill(page, values)
+    await pick_regions(page)
     await expect(page.locator("#group-unit")).to_be_visible(timeout=PAGE_TIMEOUT_MS)
     await expect(page.locator("#group-own")).to_be_hidden()  # the subject principal is reused
     for name, (filename, mime, make) in FILES.items():

@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import expect
 
-from engine.wiring import registry_from_settings
 from filing.ids import uscc_check_char
 from filing.masking import mask_mobile
 from filing.models import Application
-from filing.registry import ImportEntry
 from service.principal import Role
 from tests.browser.conftest import Console
 from tests.browser.people import open_filing, start_by_api, wait_stage
-from tests.service.conftest import Stack, application, fresh_subject_number, new_appid
+from tests.service.conftest import application, filed_long_ago, new_appid
 
 ADDRESS = "subject.address.detail"
 
@@ -36,18 +33,6 @@ def own_company(appid: str) -> Application:
     assert app.subject.unit_certificate is not None
     certificate = app.subject.unit_certificate.model_copy(update={"number": first17 + uscc_check_char(first17)})
     return app.model_copy(update={"subject": app.subject.model_copy(update={"unit_certificate": certificate})})
-
-
-async def filed_long_ago(stack: Stack, app: Application) -> str:
-    """The mini-program's filing on record (imported, as operators load old filings): its number."""
-    number = f"{fresh_subject_number('冀')}-1X"
-    registry = registry_from_settings(stack.settings)
-    try:
-        await registry.import_entries([ImportEntry(application=app, service_number=number,
-                                                   approved_at=datetime.now(UTC) - timedelta(days=400))])
-    finally:
-        registry.close()
-    return number
 
 
 async def test_after_each_reviewer_action_the_page_shows_the_new_state(console: Console):

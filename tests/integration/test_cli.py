@@ -366,7 +366,9 @@ async def test_through_the_service_a_filing_goes_from_login_to_approved_then_is_
     assert "1 started" in cancelled.stdout and f"CANCEL_MINI_PROGRAM {number}" in cancelled.stdout
     await eventually(lambda: stage_is(s, appid, "SMS_VERIFICATION"), "the cancellation's SMS")
     code = await s.http.sms_code(person["mobile"], 2)
-    await ok(s, "sms", "verify", appid, "--mobile", person["mobile"], "--code", code, "--id-last6", id6)
+    # The MIIT site has the mobile, not the AppID: the service finds the filing by the mobile's open code.
+    by_mobile = await ok(s, "sms", "verify", "--mobile", person["mobile"], "--code", code, "--id-last6", id6)
+    assert "all verifiers done" in by_mobile.stdout and person["mobile"] not in by_mobile.stdout
     await eventually(lambda: stage_is(s, appid, "PROVINCIAL_REVIEW"), "the cancellation at the province")
     closed = await ok(s, "province", "approve", appid)
     assert "now APPROVED" in closed.stdout
@@ -463,6 +465,10 @@ async def test_bad_input_gets_a_clear_error_and_changes_nothing(s, tmp_path):
                   says="the filing is in stage PLATFORM_REVIEW, not PROVINCIAL_REVIEW")
     await refused(s, "sms", "verify", appid, "--mobile", mobile, "--code", "123456", "--id-last6", id6,
                   says="is in stage PLATFORM_REVIEW, not SMS_VERIFICATION")
+    nobody = await filings(s, "sms", "verify", "--mobile", mobile, "--code", "123456", "--id-last6", id6)
+    assert nobody.exit_code == 1 and "no filing waits for a code sent to" in nobody.stdout, nobody.output
+    await refused(s, "sms", "verify", "--mobile", mobile, "--code", "123456", "--id-last6", id6, "--direct",
+                  says="run it without --direct")
     await refused(s, "resubmit", appid, str(tmp_path / "app.json"), says="only a RETURNED filing can be resubmitted")
 
     broken = dict(document, mini_program=document["mini_program"] | {"appid": other})

@@ -5,7 +5,8 @@ few with 50 reasons of 1000 characters, `calendar_updated` noise) and 1 000 no-o
 the server's limits, the status counts exactly what was ignored, the timeline stays
 capped, and every run replays on today's workflow code.
 
-The small version, on the time-skipping server: tests/workflow/test_bounded_history.py.
+It runs here only, not on the time-skipping server, which mishandled a run continuing as
+new while signals kept arriving (tests/workflow/test_bounded_history.py says how).
 """
 
 from __future__ import annotations

@@ -41,7 +41,9 @@ async def test_the_readme_cli_and_curl_walks_work_twice_in_a_row(tmp_path: Path)
     run = LocalRun(checkout / ".data", f"127.0.0.1:{server}", f"http://127.0.0.1:{ui}",
                    f"http://127.0.0.1:{metrics}/metrics", health, codec, api)
     # The person's shell: the README's defaults (`.data` in the checkout), the service's address.
-    shell_env = {k: v for k, v in run.env.items() if k != "FILINGS_DATA_DIR"} | {
+    # No COLUMNS/LINES: a shell does not export them, and pytest-xdist's workers have them (80x24),
+    # which made every piped table 80 columns wide under `-n 2`.
+    shell_env = {k: v for k, v in run.env.items() if k not in ("FILINGS_DATA_DIR", "COLUMNS", "LINES")} | {
         "XDG_CONFIG_HOME": str(tmp_path / "config"), "HOME": str(tmp_path)}
     script = "set -eo pipefail\n" + walks()
     try:

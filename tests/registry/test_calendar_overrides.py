@@ -18,6 +18,7 @@ from filing.calendar import BusinessCalendar, CalendarDataError, CalendarOverrid
 from registry import migrate
 from registry.calendar_overrides import CalendarOverrideStore
 from tests.conftest import write_test_keys
+from tests.logging_state import EngineLogs
 
 # A year chinese-calendar has no data for: without an override, deadlines in it are provisional.
 YEAR = 2031
@@ -101,12 +102,14 @@ def test_an_operators_bad_file_changes_nothing(database_url: str, tmp_path: Path
         store.close()
 
 
-def test_override_files_left_in_the_data_dir_are_not_read_but_named(tmp_path: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_override_files_left_in_the_data_dir_are_not_read_but_named(
+        tmp_path: Path, engine_logs: Callable[..., EngineLogs]) -> None:
     """One source: an override file from an earlier version changes nothing until imported."""
+    logs = engine_logs("json")
     settings = Settings(data_dir=tmp_path / "data")  # the embedded registry: this is about the wiring
     migrate.upgrade(settings.registry_database_url)
     _file(settings.calendar_path, SCHEDULE)
     calendar = calendar_from_settings(settings)
     assert calendar.source_of(YEAR) == "weekends-only" and calendar.deadline(NEW_YEAR_EVE, 2).provisional
-    assert "calendar_override_files_not_read" in capsys.readouterr().out
+    (named,) = [line for line in logs.lines() if line["event"] == "calendar_override_files_not_read"]
+    assert named["files"] == [f"{YEAR}.json"] and named["level"] == "warning"

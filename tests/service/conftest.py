@@ -191,6 +191,22 @@ def fresh_subject_number(prefix: str = "冀") -> str:
     return f"{prefix}ICP备{secrets.randbelow(9 * 10**7) + 10**7}号"
 
 
+async def filed_long_ago(stack: Stack, app: Application) -> str:
+    """The mini-program's filing on record, imported as operators load old filings (no workflow
+    behind it, as one past retention): its number."""
+    from engine.wiring import registry_from_settings
+    from filing.registry import ImportEntry
+
+    number = f"{fresh_subject_number('冀')}-1X"
+    registry = registry_from_settings(stack.settings)
+    try:
+        await registry.import_entries([ImportEntry(application=app, service_number=number,
+                                                   approved_at=datetime.now(UTC) - timedelta(days=400))])
+    finally:
+        registry.close()
+    return number
+
+
 def service_log(stack: Stack) -> str:
     with contextlib.suppress(OSError):
         return stack.service.log.read_text(encoding="utf-8")

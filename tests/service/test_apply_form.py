@@ -149,3 +149,46 @@ async def test_drafts_are_sealed_and_only_their_applicant_reads_them(started: St
             "csrf": hidden(page.text, "csrf"), "kind": "NEW", "draft": draft, "action": "discard"})
         assert discarded.status_code == 303 and discarded.headers["location"] == "/mine"
         assert (await owner.get(location)).status_code == 404
+
+
+async def test_the_check_refuses_a_district_outside_its_city_and_a_start_too(started: Stack):
+    """Issue 19: the city and district were free text, so 河北省 / 石家庄市 / 海淀区 started a
+    filing. Now the check (and a start) names the field, the rule and the valid districts."""
+    stack = started
+    appid = new_appid()
+    applicant = stack.auth(Role.APPLICANT, sub="region-zhang", appids=[appid])
+    await stack.upload_materials(applicant)
+    body = as_json(application(appid))
+    body["subject"]["address"] |= {"city": "石家庄市", "district": "海淀区"}
+    refused = await stack.http.post("/v1/applications/check", json=body, headers=applicant)
+    assert refused.status_code == 422, refused.text
+    [wrong] = [e for e in refused.json()["errors"] if e["field"].startswith("subject.address")]
+    assert (wrong["field"], wrong["key"]) == ("subject.address.district", "R5.district_not_in_city")
+    assert "海淀区" in wrong["message_en"] and "长安区" in wrong["message_en"]
+    assert "不是河北石家庄市的区县" in wrong["message_zh"]
+    started_one = await stack.http.post("/v1/filings", json=body, headers=applicant | {"Idempotency-Key": "region-1"})
+    assert started_one.status_code == 422 and "R5.district_not_in_city" in started_one.text
+    assert (await stack.http.get(f"/v1/filings/{appid}", headers=applicant)).status_code == 404  # nothing started
+
+    body["subject"]["address"] |= {"province": "北京市", "city": "北京市", "district": "海淀区"}  # a municipality
+    moved = await stack.http.post("/v1/applications/check", json=body, headers=applicant)
+    assert not [e for e in moved.json().get("errors", []) if e["key"].endswith(("_in_city", "_in_province"))], moved.text
+
+
+async def test_without_javascript_the_lists_follow_the_province_and_city_by_a_plain_post(started: Stack):
+    """更新城市和区县列表: the page comes back with the chosen city's districts, everything kept."""
+    stack = started
+    appid = new_appid()
+    async with await _console(stack, "region-form", [appid]) as browser:
+        page = await browser.get("/apply")
+        assert 'data-regions="city"' in page.text and "请先选择城市" in page.text
+        assert '<optgroup label="河北省">' in page.text and '<optgroup label="四川省">' in page.text  # every province's
+        posted = await browser.post("/apply", data={
+            "csrf": hidden(page.text, "csrf"), "idem": hidden(page.text, "idem"), "kind": "NEW", "draft": "",
+            "action": "regions", "mini_program.appid": appid, "subject.name": "河北更新科技有限公司",
+            "subject.address.province": "河北省", "subject.address.city": "石家庄"})
+        assert posted.status_code == 200, posted.text[:2000]
+        assert '<optgroup label="四川省">' not in posted.text and '<option value="石家庄市" selected>' in posted.text
+        assert '<option value="长安区">' in posted.text and '<option value="海淀区">' not in posted.text
+        assert 'value="河北更新科技有限公司"' in posted.text and hidden(posted.text, "draft")  # kept, as a draft
+        assert re.search(r'id="f-subject-address-district"[^>]*autofocus', posted.text)

@@ -27,6 +27,8 @@ SPEC_ROUTES = {
     ("get", "/v1/forecasts/provincial-review"),
     # Issue 19: the filing on record before a cancellation (who its SMS would go to, masked).
     ("get", "/v1/filings/{appid}/on-record"),
+    # Issue 19: a CHANGE's prefill from the registry once the filing's workflow is gone (audited).
+    ("get", "/v1/filings/{appid}/on-record/application"),
 }
 
 
@@ -39,6 +41,7 @@ async def test_every_spec_route_is_documented_with_its_roles(started: Stack):
     assert roles[("post", "/v1/filings/{appid}/platform-decision")] == ["platform_reviewer"]
     assert roles[("get", "/v1/registry")] == ["anyone"]
     assert roles[("get", "/v1/filings/{appid}/on-record")] == ["applicant", "operator"]
+    assert roles[("get", "/v1/filings/{appid}/on-record/application")] == ["applicant"]
     assert roles[("post", "/v1/sms/verify")] == ["verification_site"]
     assert roles[("get", "/v1/forecasts/provincial-review")] == [
         "applicant", "platform_reviewer", "province_reviewer", "verification_site", "operator"]

@@ -10,13 +10,13 @@ import sqlite3
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from engine.datadir import DataDirError, ensure_private_database, ensure_private_dir
-from engine.logs import configure_logging
+from tests.logging_state import EngineLogs
 from tests.conftest import TEST_KEYS
 from tests.processes import free_ports
 
@@ -43,8 +43,8 @@ def test_a_new_data_dir_is_owner_only(tmp_path, usual_umask):
     assert mode(data) == 0o700
 
 
-def test_an_open_data_dir_is_tightened_and_the_log_says_so(tmp_path, capsys):
-    configure_logging("INFO", "json")
+def test_an_open_data_dir_is_tightened_and_the_log_says_so(tmp_path, engine_logs: Callable[..., EngineLogs]):
+    logs = engine_logs("json")
     data = tmp_path / ".data"
     data.mkdir()
     data.chmod(0o755)
@@ -52,19 +52,18 @@ def test_an_open_data_dir_is_tightened_and_the_log_says_so(tmp_path, capsys):
     ensure_private_dir(data)
     assert mode(data) == 0o700
     assert (data / "sms-outbox.jsonl").read_text() == "{}\n"  # the contents are untouched
-    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
-    tightened = [line for line in lines if line["event"] == "data_dir_tightened"]
+    tightened = [line for line in logs.lines() if line["event"] == "data_dir_tightened"]
     assert tightened and tightened[0]["path"] == str(data)
     assert (tightened[0]["was"], tightened[0]["now"]) == ("0755", "0700")
 
 
-def test_a_private_data_dir_is_left_as_it_is_without_a_word(tmp_path, capsys):
-    configure_logging("INFO", "json")
+def test_a_private_data_dir_is_left_as_it_is_without_a_word(tmp_path, engine_logs: Callable[..., EngineLogs]):
+    logs = engine_logs("json")
     data = tmp_path / ".data"
     data.mkdir(mode=0o700)
     ensure_private_dir(data)
     assert mode(data) == 0o700
-    assert "data_dir_tightened" not in capsys.readouterr().err
+    assert "data_dir_tightened" not in logs.text()
 
 
 def test_a_file_in_the_way_is_a_clear_error_and_is_left_alone(tmp_path):
@@ -86,10 +85,11 @@ def test_a_shared_directory_is_never_tightened(tmp_path):
     assert mode(shared) == 0o1777
 
 
-def test_a_group_shared_mount_is_kept_for_its_group_and_closed_to_others(tmp_path, capsys):
+def test_a_group_shared_mount_is_kept_for_its_group_and_closed_to_others(tmp_path,
+                                                                        engine_logs: Callable[..., EngineLogs]):
     """A Kubernetes volume for the pod's `fsGroup` (set-group-id, 2775): the engine starts on it,
     the group keeps its access, others lose theirs."""
-    configure_logging("INFO", "json")
+    logs = engine_logs("json")
     data = tmp_path / "volume"
     data.mkdir()
     data.chmod(0o2775)
@@ -101,7 +101,7 @@ def test_a_group_shared_mount_is_kept_for_its_group_and_closed_to_others(tmp_pat
     assert mode(data) == 0o2770
     private = ensure_private_dir(data / "materials")  # what the engine makes inside stays its own
     assert mode(private) == 0o700
-    assert '"now": "2770"' in capsys.readouterr().err
+    assert '"now": "2770"' in logs.text()
 
 
 def test_a_group_mount_the_engine_does_not_own_is_used_unless_anyone_may_write(tmp_path, monkeypatch):

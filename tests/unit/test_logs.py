@@ -3,16 +3,16 @@ engine's, and the masking safety net (with no false alarms on the engine's own i
 
 from __future__ import annotations
 
-import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import structlog
 
-from engine.logs import configure_logging, mask_personal_data
+from engine.logs import mask_personal_data
+from tests.logging_state import EngineLogs
 
 
 @pytest.mark.parametrize(
@@ -45,18 +45,8 @@ def test_the_engines_own_values_are_left_alone(text):
 
 
 @pytest.fixture
-def json_lines() -> Iterator[Any]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    configure_logging("INFO", "json")
-    stream = io.StringIO()
-    root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
-    try:
-        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        structlog.reset_defaults()
+def json_lines(engine_logs: Callable[..., EngineLogs]) -> Callable[[], list[dict[str, Any]]]:
+    return engine_logs("json").lines
 
 
 def test_lines_carry_the_bound_context_and_no_personal_data(json_lines):
@@ -86,18 +76,8 @@ def _fail_holding(application: dict[str, str], token: str) -> None:
 
 
 @pytest.fixture
-def console_text() -> Iterator[Any]:
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    configure_logging("INFO", "console")
-    stream = io.StringIO()
-    root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
-    try:
-        yield stream.getvalue
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        structlog.reset_defaults()
+def console_text(engine_logs: Callable[..., EngineLogs]) -> Callable[[], str]:
+    return engine_logs("console").text
 
 
 SECRET_LOCALS = {"name": "欧阳泄漏", "email": "leak-locals@example.com", "address": "泄漏路9号"}

@@ -9,6 +9,7 @@ materials add` run as the user runs them, on a temp data dir.
 from __future__ import annotations
 
 import asyncio
+import getpass
 import hashlib
 import io
 import json
@@ -336,6 +337,12 @@ def run(args: list[str], data_dir: Path, cwd: Path, **env: str) -> subprocess.Co
     return subprocess.run([sys.executable, *args], cwd=cwd, env=variables, capture_output=True, text=True, timeout=60)
 
 
+def import_sources(data_dir: Path) -> set[tuple[str, str]]:
+    """Who the local store recorded as the owners of what it holds: (principal, source)."""
+    records = [json.loads(p.read_text()) for p in (data_dir / OWNERS_DIRECTORY).rglob("*") if p.is_file()]
+    return {(r["principal"], r["source"]) for r in records}
+
+
 def test_starter_example_stores_its_materials_so_it_starts_as_it_is(tmp_path: Path) -> None:
     keys = json.dumps(TEST_KEYS.payload.dump())
     data = tmp_path / "data"
@@ -347,6 +354,7 @@ def test_starter_example_stores_its_materials_so_it_starts_as_it_is(tmp_path: Pa
     settings = Settings(data_dir=data, payload_keys=TEST_KEYS.payload)
     upgrade(settings.registry_database_url)
     assert asyncio.run(check_outside(checked, settings, None, None)).ok
+    assert import_sources(data) == {(f"starter:{getpass.getuser()}", "starter")}  # an import names its source
 
     nokeys = run([str(ROOT / "starter.py"), "--example", "other.json"], tmp_path / "empty", tmp_path)
     assert nokeys.returncode == 1 and "FILINGS_PAYLOAD_KEYS" in nokeys.stderr
@@ -374,6 +382,7 @@ def test_filings_materials_add_prints_each_hash_and_refuses_bad_files(tmp_path: 
     assert "R10.unsupported_media_type" in result.stderr and "R10.too_large" in result.stderr
     stored = sorted(p.name for p in (tmp_path / "data" / "materials").iterdir())
     assert stored == sorted([sha(SCAN).hexdigest(), sha(LETTER).hexdigest()])
+    assert import_sources(tmp_path / "data") == {(f"cli:{getpass.getuser()}", "cli")}  # an import names its source
 
     again = CliRunner().invoke(filings, ["materials", "add", files[0], "--json"])
     assert again.exit_code == 0

@@ -99,6 +99,7 @@ CASES: dict[str, tuple[str, dict[str, str], Callable[[Settings], Any], Any]] = {
     "FILINGS_CODEC_TOKEN": ("s3cret", {}, lambda s: s.codec_token.get_secret_value(), "s3cret"),
     "FILINGS_CODEC_HOST": ("0.0.0.0", {}, lambda s: s.codec_host, "0.0.0.0"),
     "FILINGS_CODEC_PORT": ("9081", {}, lambda s: s.codec_port, 9081),
+    "FILINGS_CODEC_URL": ("https://codec.example.cn/", {}, lambda s: s.codec_url, "https://codec.example.cn"),
     "FILINGS_CODEC_CORS_ORIGIN": ("http://localhost:8080", {}, lambda s: s.codec_cors_origin, "http://localhost:8080"),
     "TEMPORAL_TLS": ("true", {}, lambda s: connect_options(s)["tls"], TLSConfig()),
     "TEMPORAL_TLS_CLIENT_CERT_PATH": ("@cert", {"TEMPORAL_TLS_CLIENT_KEY_PATH": "@key"},
@@ -206,6 +207,12 @@ def test_every_variable_is_read(variable, monkeypatch, pem):
     assert read(load_settings()) == expected
 
 
+def test_the_codec_address_defaults_to_the_local_codec_server(monkeypatch):
+    """What the banner, the Web UI and the workflow's refusal name when FILINGS_CODEC_URL is not set."""
+    monkeypatch.setenv("FILINGS_CODEC_PORT", "9081")
+    assert load_settings().codec_url == "http://127.0.0.1:9081"
+
+
 INVALID = {
     "TEMPORAL_TLS": "maybe",
     "TEMPORAL_TLS_CLIENT_CERT_PATH": "/no/such/cert.pem",
@@ -218,6 +225,7 @@ INVALID = {
     "FILINGS_SHUTDOWN_GRACE": "forever",
     "FILINGS_MAX_CACHED_WORKFLOWS": "-1",
     "FILINGS_CODEC_PORT": "0",
+    "FILINGS_CODEC_URL": "codec.example.cn:8081",  # no scheme
     "FILINGS_API__ALLOWED_HOSTS": "https://filings.example.cn:443",  # a URL, not a host name
     "FILINGS_PAYLOAD_KEYS": "not json",
     "FILINGS_POLICY__SMS_RESENDS": "9",

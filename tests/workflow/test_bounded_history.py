@@ -1,11 +1,19 @@
 """L10 bounded history: a filing lives for weeks and anyone may send it messages, so nothing
 it keeps grows without bound. Continue-as-new at each resubmission and when the history
-is long, carrying the state; a capped timeline with counts; no-op updates refused."""
+is long, carrying the state; a capped timeline with counts; no-op updates refused.
+
+The flood of thousands of hostile messages runs on the dev server only
+(tests/integration/test_hostile_load.py), no longer here: on the time-skipping server a run
+that continued as new while signals kept arriving could be left half-closed (its history
+without the closing event, see `runs_of`), and twice in 33 loaded runs the next run never
+received a workflow task for the signals sent to it, while the worker was told "workflow
+execution already completed" for the run before (issue 18, item 9). The test needs no
+skipped time, so it lost nothing by moving; the dev server runs the same sequence at 4 000
+signals (10 000 with FILINGS_TEST_SCALE=full)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -13,11 +21,10 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from engine.updates import UpdateRefused, send_update
+from engine.updates import send_update
 from engine.wiring import WORKFLOWS
 from filing.messages import Stage
 from filing.policy import FilingPolicy
-from filing.state import TIMELINE_LIMIT
 from tests.conftest import TEST_CONVERTER
 from tests.workflow.harness import Filing
 from tests.workflow.test_lifecycle import NUMBER, new_filing, to_sms
@@ -81,48 +88,6 @@ def hostile(i: int) -> tuple[str, Any]:
     if kind == 5:
         return "calendar_updated", {}
     return "province_decision", {"decision": "approve", "reviewer": "冀-07", "filing_number": "冀ICP备1号"}
-
-
-async def test_hostile_messages_are_counted_and_the_filing_continues_as_new(env, engine):
-    """A small run limit, so that a few thousand messages cut the history several times on
-    the time-skipping server; the full 10 000 on the dev server: tests/integration/test_hostile_load.py."""
-    policy = FilingPolicy(history_events_before_continue=500)
-    filing = await new_filing(env, engine, own_mini_program_principal=True, policy=policy)
-    await to_sms(filing)
-    first, second = filing.people
-    assert (await filing.verify(first.mobile))["result"] == "verified"
-
-    refused = Counter()
-    for i in range(200):  # the verified verifier again, and resends nobody needs
-        name, payload = (("verify_sms_code", {"mobile": first.mobile, "code": "000000", "id_last6": "000000"})
-                         if i % 2 else ("request_sms_resend", {"mobile": first.mobile}))
-        try:
-            await send_update(filing.handle, name, payload)
-        except UpdateRefused:
-            refused[name] += 1
-    assert refused == {"verify_sms_code": 100, "request_sms_resend": 100}
-
-    sent = Counter()
-    for start in range(0, 2000, 200):
-        batch = [hostile(i) for i in range(start, start + 200)]
-        await asyncio.gather(*(filing.handle.signal(name, payload) for name, payload in batch))
-        sent.update(name for name, _ in batch)
-
-    status = await filing.wait_for(lambda s: sum(s.ignored.values()) == 2000, timeout=60)
-    assert status.stage is Stage.SMS_VERIFICATION
-    assert status.ignored == dict(sent)
-    assert len(status.timeline) <= TIMELINE_LIMIT and status.timeline_dropped > 0
-    assert all(len(e.detail or "") <= 300 for e in status.timeline)
-
-    # ... and it completes normally, its SMS state carried through the runs.
-    assert (await filing.verify(second.mobile))["result"] == "verified"
-    await filing.wait_stage(Stage.PROVINCIAL_REVIEW)
-    await filing.province("approve", filing_number=NUMBER)
-    outcome = await filing.outcome()
-    assert outcome.stage is Stage.APPROVED and len(outcome.timeline) <= 20
-    histories = await runs_of(filing)
-    assert len(histories) >= 2, "continued as new"
-    await replay_all(histories)
 
 
 async def test_five_resubmissions_continue_as_new_and_carry_the_filing(env, engine):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import date, timedelta
 
 from filing.calendar import CHINA_TZ, BusinessCalendar
@@ -15,6 +14,7 @@ from activities.notify import NotifyActivities
 from activities.review import ReviewActivities
 from engine.wiring import engine_activities
 from filing.policy import FilingPolicy
+from tests.processes import wait_until
 from tests.workflow.test_lifecycle import new_filing
 from workflows import search_attributes as sa
 
@@ -118,22 +118,25 @@ async def test_outside_service_down_past_the_policy_timeout_escalates(env, make_
 
 
 class LateReturnNotice(FileNotifier):
-    """The 'filing returned' notice fails for a few seconds: long enough for its retries to
-    move onto durable timers, so the applicant can resubmit while it is still pending."""
+    """The 'filing returned' notice fails until the test lets it through: its retries are on
+    durable timers while the applicant resubmits. (It used to fail for 8 s of wall time,
+    which the retries' backoff stretched to ~15 s of the suite's.)"""
 
-    def __init__(self, data_dir, seconds: float) -> None:
+    def __init__(self, data_dir) -> None:
         super().__init__(data_dir)
-        self.until = time.monotonic() + seconds
+        self.refused = 0
+        self.released = False
 
     async def notify(self, notice: Notice) -> None:
-        if notice.event == "filing_returned" and time.monotonic() < self.until:
+        if notice.event == "filing_returned" and not self.released:
+            self.refused += 1
             raise ConnectionError("notifier unavailable")
         await super().notify(notice)
 
 
 async def test_a_resubmission_while_the_return_notice_is_pending(env, make_engine):
     engine, _ = make_engine()
-    notifier = LateReturnNotice(engine.data_dir, seconds=8)
+    notifier = LateReturnNotice(engine.data_dir)
     notify = NotifyActivities(notifier).notify
     activities = [notify if fn.__name__ == "notify" else fn for fn in engine_activities(engine.settings)]
     engine, worker = make_engine(activities=activities)
@@ -142,10 +145,12 @@ async def test_a_resubmission_while_the_return_notice_is_pending(env, make_engin
         await filing.wait_stage(Stage.PLATFORM_REVIEW)
         await filing.platform("reject", reasons=[{"field": "subject.name", "error": "与证件不符"}])
         await filing.wait_stage(Stage.RETURNED, timeout=30)
+        await wait_until(lambda: notifier.refused, 30, "the return notice to fail once (now pending, retried)")
         corrected = filing.application.model_copy(deep=True)
         corrected.subject.name = corrected.subject.name + "有限公司"
         answer = await filing.handle.execute_update("resubmit", {"application": corrected.model_dump(mode="json")})
         assert answer == {"attempt": 2}
+        notifier.released = True  # the notice's next retry goes through, after the resubmission
         await filing.wait_for(lambda s: s.attempt == 2 and s.stage is Stage.PLATFORM_REVIEW, timeout=30)
         await filing.wait_for(lambda s: any(e.detail and "filing_returned" in e.detail for e in s.timeline), timeout=30)
         history = [e async for e in filing.handle.fetch_history_events()]

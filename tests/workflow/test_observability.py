@@ -5,25 +5,23 @@ log-context header leaves the history's commands as they were."""
 
 from __future__ import annotations
 
-import io
+import asyncio
 import json
-import logging
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import structlog
 from temporalio.client import Client
 from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 from temporalio.worker import Replayer
 
 from engine.log_context import FilingLogContext
-from engine.logs import configure_logging
 from engine.settings import Settings
 from engine.wiring import WORKFLOWS
 from filing.examples import example_application
 from filing.messages import Stage
 from tests.conftest import TEST_CONVERTER, unique, write_test_keys
+from tests.logging_state import EngineLogs
 from tests.workflow.harness import launch
 from engine.wiring import engine_activities
 from registry.migrate import upgrade
@@ -34,27 +32,10 @@ FILING_LOGGERS = {"temporalio.workflow", "temporalio.activity", "sms", "notifier
 
 
 @pytest.fixture
-def json_logs() -> Iterator[Any]:
+def json_logs(engine_logs: Callable[..., EngineLogs]) -> Callable[[], list[dict[str, Any]]]:
     """The production pipeline (JSON) for the test, into a buffer; the previous set-up after it.
     Calling the fixture's value answers the lines written since the last call."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    configure_logging("INFO", "json")
-    stream = io.StringIO()
-    root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
-
-    def lines() -> list[dict[str, Any]]:
-        text = stream.getvalue()
-        stream.seek(0)
-        stream.truncate()
-        return [json.loads(line) for line in text.splitlines()]
-
-    try:
-        yield lines
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        structlog.reset_defaults()
+    return engine_logs("json").lines
 
 
 def engine_updates(buffer: MetricBuffer) -> list[tuple[str, dict[str, Any], float]]:
@@ -117,3 +98,27 @@ async def test_a_filing_logs_its_context_counts_its_events_and_replays_silently(
                        runtime=runtime).replay_workflow(history)
     assert not [line for line in json_logs() if line.get("logger") == "temporalio.workflow"]
     assert engine_updates(buffer) == []
+
+
+async def test_a_flood_of_ignored_messages_logs_a_few_lines_and_counts_them_all(env, tmp_path, json_logs):
+    """Issue 18, item 9: thousands of ignored messages reach the worker in one workflow task;
+    a log line for each made that task slower than the SDK's deadlock detection (2 s) under
+    load, so it failed and every retry carried more (the hung CI run on 46be93c). Each run
+    logs its first `IGNORED_LOGGED_PER_RUN` only; every message is still counted."""
+    from workflows.messages import IGNORED_LOGGED_PER_RUN
+
+    settings = Settings(data_dir=tmp_path / "data", task_queue=unique("tq"))
+    write_test_keys(settings.data_dir)
+    upgrade(settings.registry_database_url)
+    application = example_application(await env.get_current_time(), appid="wx0b5e4a7a00000002")
+    flood = 5 * IGNORED_LOGGED_PER_RUN
+    async with Workers(env.client, settings, engine_activities(settings)):
+        filing = await launch(env, settings.task_queue, settings.data_dir, application)
+        await filing.wait_stage(Stage.PLATFORM_REVIEW)
+        json_logs()  # what the start logged
+        await asyncio.gather(*(filing.handle.signal("province_decision", {"decision": "maybe", "n": i})
+                               for i in range(flood)))
+        status = await filing.wait_for(lambda s: s.ignored.get("province_decision", 0) == flood)
+    assert sum(e.event == "decision_ignored" for e in status.timeline) == flood  # each one on the timeline
+    logged = [line for line in json_logs() if "decision_ignored" in json.dumps(line, ensure_ascii=False)]
+    assert 0 < len(logged) <= IGNORED_LOGGED_PER_RUN, f"{len(logged)} lines for {flood} ignored messages"

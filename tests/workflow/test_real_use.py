@@ -28,13 +28,14 @@ from adapters.notifier import FileNotifier
 from adapters.sms_outbox import OutboxSmsGateway
 from engine.settings import Settings
 from engine.updates import UpdateRefused, send_update
+from engine.launch import start_filing
 from engine.wiring import engine_activities
 from filing.calendar import BusinessCalendar
 from filing.examples import example_application, example_resident_id
 from filing.messages import ReturnedBy, Stage
 from filing.models import FilingKind
 from filing.ports import Notice, SmsMessage
-from tests.workflow.harness import launch
+from tests.workflow.harness import Filing, launch, store_example_materials
 from tests.workflow.test_lifecycle import new_filing, to_sms
 from tests.workflow.test_registry_paths import SUBJECT, approve_new
 
@@ -275,3 +276,42 @@ async def test_personal_data_sent_without_the_codec_is_refused_and_not_stored(en
     # A reviewer's decision carries no personal data: accepted in clear (the temporal CLI without flags).
     await handle.signal("province_decision", {"decision": "approve", "reviewer": "冀-07", "filing_number": "x"})
     await filing.wait_for(lambda s: s.ignored.get("province_decision") == 1)
+
+
+async def test_the_refusal_names_the_codec_address_in_force_also_after_continuing(env, engine):
+    """A deployment whose codec server is reached at another address (FILINGS_CODEC_URL): a
+    client that forgot the codec is told that address, not the local default, in every run."""
+    settings = Settings(data_dir=engine.data_dir, task_queue=engine.task_queue, codec_url="https://codec.filings.example.cn:9443/")
+    application = example_application(await env.get_current_time(), appid="wx0000000000007002")
+    await store_example_materials(engine.data_dir)
+    started = await start_filing(env.client, application, task_queue=engine.task_queue,
+                                 policy=settings.policy, codec_endpoint=settings.codec_url)
+    filing = Filing(env=env, handle=started.handle, data_dir=engine.data_dir, application=application)
+    plain = await Client.connect(env.client.service_client.config.target_host, data_converter=pydantic_data_converter)
+    handle = plain.get_workflow_handle(filing.handle.id)
+    await filing.wait_stage(Stage.PLATFORM_REVIEW)
+    await filing.platform("reject", reasons=[{"field": "mini_program.name", "error": "名称不规范"}], attempt=1)
+    await filing.wait_stage(Stage.RETURNED)
+    expected = r"--codec-endpoint https://codec\.filings\.example\.cn:9443 --codec-auth"
+    with pytest.raises(UpdateRefused, match=expected):
+        await send_update(handle, "resubmit", {"application": application.model_dump(mode="json")})
+    # Resubmitted through the codec: the filing continues as new, and run 2 names the same address.
+    await filing.handle.execute_update("resubmit", {"application": application.model_dump(mode="json")}, result_type=dict)
+    await to_sms(filing)
+    (person,) = filing.people
+    entry = {"mobile": person.mobile, "code": "123456", "id_last6": person.identity_document.number[-6:]}
+    with pytest.raises(UpdateRefused, match=expected) as refused:
+        await send_update(handle, "verify_sms_code", entry)
+    assert "127.0.0.1:8081" not in str(refused.value)
+    assert any(e.event == "continued_as_new" for e in (await filing.status()).timeline)
+
+
+async def test_a_filing_that_carries_no_codec_address_names_none_rather_than_a_wrong_one(env, engine):
+    filing = await new_filing(env, engine)  # started as before filings carried the address
+    await to_sms(filing)
+    (person,) = filing.people
+    plain = await Client.connect(env.client.service_client.config.target_host, data_converter=pydantic_data_converter)
+    entry = {"mobile": person.mobile, "code": "123456", "id_last6": person.identity_document.number[-6:]}
+    with pytest.raises(UpdateRefused, match="the codec server's address from your operator") as refused:
+        await send_update(plain.get_workflow_handle(filing.handle.id), "verify_sms_code", entry)
+    assert "8081" not in str(refused.value)

@@ -50,8 +50,9 @@ async def test_a_finished_filing_does_not_block_a_new_one(env, engine):
     assert [m["idempotency_key"].split(":")[0] for m in again.outbox()] == [again.key]
 
 
-async def test_sent_code_appears_in_no_history_query_or_log(env, engine, caplog):
+async def test_sent_code_appears_in_no_history_query_or_log(env, engine, caplog, engine_logs):
     caplog.set_level(logging.DEBUG)
+    rendered = engine_logs("json", "DEBUG")  # the lines as production writes them, whatever ran before
     filing = await new_filing(env, engine, own_mini_program_principal=True)
     await to_sms(filing)
     first, second = filing.application.verifiers()
@@ -63,7 +64,8 @@ async def test_sent_code_appears_in_no_history_query_or_log(env, engine, caplog)
     decoded = [text async for event in filing.handle.fetch_history_events() for text in await _decoded_payloads(event)]
     assert any(first.mobile in text for text in decoded), "the decoding above finds payload contents"
     status_json = (await filing.status()).model_dump_json()
-    logs = "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
+    logs = "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records) + rendered.text()
+    assert "sms_sent" in logs, "the engine's log lines are read here"
 
     for text in (*history, *decoded, status_json, logs):
         assert waiting_code not in text

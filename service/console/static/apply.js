@@ -3,6 +3,7 @@
 // - groups that do not apply to what is chosen are hidden (data-show-when), and the province's
 //   supplementary materials follow the chosen province and subject type;
 // - a document type switches its number's format hint;
+// - the city list follows the chosen province and the district list the chosen city;
 // - a chosen file is checked at once (type and size, refused with why) and uploaded to the store
 //   with its progress, then shown as a thumbnail (an image) or a tile (a PDF);
 // - each field is checked against the API's own check (/apply/check) as the person moves on.
@@ -177,9 +178,66 @@
     request.send(data);
   }
 
+  // Province -> city -> district: the city list follows the province, the district list the city
+  // (data from /apply/regions, loaded once). Until it is here, or without it, the page's own
+  // lists and its 更新 button (a plain post that shows the page again) do the same.
+  var provinceSelect = form.querySelector("select[name='subject.address.province']");
+  var citySelect = form.querySelector("select[data-regions=city]");
+  var districtSelect = form.querySelector("select[data-regions=district]");
+  var regions = null;
+  var pending = false;
+
+  function fill(select, groups, placeholder) {
+    var keep = select.value;
+    var found = false;
+    select.textContent = "";
+    var first = document.createElement("option");
+    first.value = "";
+    first.textContent = placeholder;
+    select.appendChild(first);
+    groups.forEach(function (group) {
+      var parent = select;
+      if (group[0]) { parent = document.createElement("optgroup"); parent.label = group[0]; select.appendChild(parent); }
+      group[1].forEach(function (name) {
+        var option = document.createElement("option");
+        option.value = name;
+        option.textContent = name;
+        if (name === keep) { option.selected = true; found = true; }
+        parent.appendChild(option);
+      });
+    });
+    if (!found) { select.value = ""; }
+  }
+
+  function follow(level) {
+    if (!regions) { pending = true; return; }
+    var province = provinceSelect.value;
+    if (level === "province") {
+      var shown = province && regions[province] ? [province] : Object.keys(regions);
+      fill(citySelect, shown.map(function (p) { return [p, Object.keys(regions[p])]; }), "请选择");
+    }
+    var cities = regions[province] || {};
+    var districts = cities[citySelect.value];
+    fill(districtSelect, districts ? [["", districts]] : [], districts ? "请选择" : "请先选择城市");
+  }
+
+  if (provinceSelect && citySelect && districtSelect) {
+    fetch("/apply/regions", {credentials: "same-origin"}).then(function (answer) {
+      return answer.ok ? answer.json() : null;
+    }).then(function (data) {
+      if (!data) { return; }
+      regions = data;
+      var update = document.getElementById("regions-update");
+      if (update) { update.remove(); }  // the lists follow by themselves now
+      if (pending) { follow("province"); }
+    }).catch(function () { /* the 更新 button stays: the lists follow by plain posts */ });
+  }
+
   form.addEventListener("change", function (event) {
     var el = event.target;
     if (el.type === "file") { upload(el); return; }
+    if (el === provinceSelect && citySelect) { follow("province"); }
+    if (el === citySelect) { follow("city"); }
     refresh();
     touched[idOf(el)] = true;
     later();
