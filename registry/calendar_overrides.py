@@ -12,25 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Literal, TypeVar
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, select
 
 from filing.calendar import CalendarDataError, CalendarOverride, override_checksum
-from registry import migrate
-from registry.database import create_registry_engine, describe, in_transaction, unavailable
+from registry.table_store import TableStore
 from registry.tables import calendar_overrides as table
 
 T = TypeVar("T")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -54,31 +48,10 @@ class Imported:
     checksum: str
 
 
-class CalendarOverrideStore:
+class CalendarOverrideStore(TableStore):
     """`filing.calendar.OverrideSource` on the registry's database, and the import."""
 
-    def __init__(self, url: str, *, engine: Engine | None = None, clock: Callable[[], datetime] = _now) -> None:
-        """`engine`: share one the caller already has (the filing service's); else one of
-        its own, closed by `close()`."""
-        self.url = url
-        self._own = engine is None
-        self._engine = engine if engine is not None else create_registry_engine(url)
-        self._clock = clock
-
-    def __str__(self) -> str:
-        return f"registry database {describe(self.url)} (table calendar_overrides)"
-
-    def close(self) -> None:
-        if self._own:
-            self._engine.dispose()
-
-    def _run(self, work: Callable[[Connection], T], *, writes: bool = False) -> T:
-        try:
-            return in_transaction(self._engine, work, writes=writes)
-        except DBAPIError as err:
-            if "calendar_overrides" in str(err.orig) or getattr(err.orig, "sqlstate", None) == "42P01":
-                migrate.require_current(self.url)  # a schema behind says so, naming the fix
-            raise unavailable(self.url, err) from None
+    TABLE = "calendar_overrides"
 
     # --- read by every worker (OverrideSource) ------------------------------------------
 

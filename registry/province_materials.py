@@ -14,11 +14,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal, TypeVar
 
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.exc import DBAPIError
 
 from filing.province_materials import (
     DEFAULT_PATH,
@@ -27,16 +26,11 @@ from filing.province_materials import (
     parse_province_listing,
     shipped_listing,
 )
-from registry import migrate
-from registry.database import create_registry_engine, describe, in_transaction, unavailable
+from registry.table_store import TableStore, now_utc
 from registry.tables import province_material_lists as table
 
 T = TypeVar("T")
 ROW = 1
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class StoredListInvalid(RuntimeError):
@@ -72,33 +66,15 @@ class Imported:
     checksum: str
 
 
-class ProvinceMaterialsStore:
+class ProvinceMaterialsStore(TableStore):
     """The lists in force on the registry's database, and the import."""
 
-    def __init__(self, url: str, *, engine: Engine | None = None, clock: Callable[[], datetime] = _now) -> None:
-        """`engine`: share one the caller already has (the filing service's); else one of
-        its own, closed by `close()`."""
-        self.url = url
-        self._own = engine is None
-        self._engine = engine if engine is not None else create_registry_engine(url)
-        self._clock = clock
+    TABLE = "province_material_lists"
+
+    def __init__(self, url: str, *, engine: Engine | None = None, clock: Callable[[], datetime] = now_utc) -> None:
+        super().__init__(url, engine=engine, clock=clock)
         self._parsed: tuple[str, ProvinceMaterials] | None = None
         self._lock = threading.Lock()
-
-    def __str__(self) -> str:
-        return f"registry database {describe(self.url)} (table province_material_lists)"
-
-    def close(self) -> None:
-        if self._own:
-            self._engine.dispose()
-
-    def _run(self, work: Callable[[Connection], T], *, writes: bool = False) -> T:
-        try:
-            return in_transaction(self._engine, work, writes=writes)
-        except DBAPIError as err:
-            if "province_material_lists" in str(err.orig) or getattr(err.orig, "sqlstate", None) == "42P01":
-                migrate.require_current(self.url)  # a schema behind says so, naming the fix
-            raise unavailable(self.url, err) from None
 
     def _parse(self, content: str) -> ProvinceListing:
         try:

@@ -15,6 +15,8 @@ document. What each role sees:
 # No `from __future__ import annotations`: FastAPI resolves the `Caller` dependency at run time.
 
 import asyncio
+import functools
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -43,6 +45,20 @@ def _no_such(request: Request, principal: Principal, appid: str) -> Response:
     return problem_page(request, principal, Answer(404), appid)
 
 
+FilingPage = Callable[[Request, Principal, str], Awaitable[Response]]
+
+
+def of_a_filing(page: FilingPage) -> FilingPage:
+    """A page under `/filings/{appid}`: an appid that cannot be one answers the console's own
+    404 page before anything is asked of the service."""
+    @functools.wraps(page)
+    async def checked(request: Request, principal: Principal, appid: str) -> Response:
+        if not APPID.match(appid):
+            return _no_such(request, principal, appid)
+        return await page(request, principal, appid)
+    return checked
+
+
 @router.get("/")
 async def home(principal: Caller) -> Response:
     return RedirectResponse(HOMES[principal.role], status_code=303)
@@ -54,9 +70,8 @@ async def desk(request: Request, principal: Caller) -> Response:
 
 
 @router.get("/filings/{appid}")
+@of_a_filing
 async def filing(request: Request, principal: Caller, appid: str) -> Response:
-    if not APPID.match(appid):
-        return _no_such(request, principal, appid)
     if principal.role is Role.VERIFICATION_SITE:
         return RedirectResponse("/verify", status_code=303)  # the page finds the filing from the mobile
     view = await load(Api(request), principal, appid)
@@ -68,53 +83,46 @@ async def filing(request: Request, principal: Caller, appid: str) -> Response:
 
 
 @router.post("/filings/{appid}/approve")
+@of_a_filing
 async def approve(request: Request, principal: Caller, appid: str) -> Response:
-    if not APPID.match(appid):
-        return _no_such(request, principal, appid)
     return await review.decide(request, principal, appid, "approve")
 
 
 @router.post("/filings/{appid}/reject")
+@of_a_filing
 async def reject(request: Request, principal: Caller, appid: str) -> Response:
-    if not APPID.match(appid):
-        return _no_such(request, principal, appid)
     return await review.decide(request, principal, appid, "reject")
 
 
 @router.post("/filings/{appid}/resubmit")
+@of_a_filing
 async def resubmit(request: Request, principal: Caller, appid: str) -> Response:
-    if not APPID.match(appid):
-        return _no_such(request, principal, appid)
     return await applicant.resubmit(request, principal, appid)
 
 
 @router.post("/filings/{appid}/resend")
+@of_a_filing
 async def resend(request: Request, principal: Caller, appid: str) -> Response:
-    if not APPID.match(appid):
-        return _no_such(request, principal, appid)
     return await applicant.resend(request, principal, appid)
 
 
 @router.post("/filings/{appid}/withdraw")
+@of_a_filing
 async def withdraw(request: Request, principal: Caller, appid: str) -> Response:
-    if not APPID.match(appid):
-        return _no_such(request, principal, appid)
     return await applicant.withdraw(request, principal, appid)
 
 
 @router.get("/filings/{appid}/cancel")
+@of_a_filing
 async def cancel_form(request: Request, principal: Caller, appid: str) -> Response:
     """注销主体 / 注销小程序 / 取消接入 of a filing on record: the form."""
-    if not APPID.match(appid):
-        return _no_such(request, principal, appid)
     return await cancel.cancel_form(request, principal, appid)
 
 
 @router.post("/filings/{appid}/cancel")
+@of_a_filing
 async def cancel_request(request: Request, principal: Caller, appid: str) -> Response:
     """The form checked, the confirmation page, then the request (`step`)."""
-    if not APPID.match(appid):
-        return _no_such(request, principal, appid)
     return await cancel.cancel(request, principal, appid)
 
 
@@ -166,10 +174,9 @@ async def apply_regions(principal: Caller) -> Response:
 
 
 @router.get("/filings/{appid}/change")
+@of_a_filing
 async def change_form(request: Request, principal: Caller, appid: str) -> Response:
     """A CHANGE of a filing on record, its form prefilled from it."""
-    if not APPID.match(appid):
-        return _no_such(request, principal, appid)
     return await apply.change_page(request, principal, appid)
 
 

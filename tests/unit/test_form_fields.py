@@ -12,7 +12,7 @@ applicant's sequence runs against the real local material store.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ import pytest
 
 from adapters.materials_local import FileMaterialStore
 from filing.examples import (
-    example_application,
     example_authorization_letter,
     example_id_back,
     example_materials,
@@ -35,38 +34,21 @@ from filing.models import (
     IdentityDocument,
     IdentityDocumentType,
     LegalRepresentative,
-    SubjectType,
 )
 from filing.ports import MaterialOwner
-from filing.rules import ALL_RULES, check_application, parse_application
+from filing.rules import ALL_RULES, parse_application
 from tests.conftest import TEST_KEYS
+from tests.unit.applications import NOW, checked, example, keys_of, personal
 
-NOW = datetime(2025, 9, 26, 2, 0, tzinfo=UTC)
 TODAY = date(2025, 9, 26)
 
 
 def check(app: Application, **kwargs: Any) -> list[Violation]:
-    violations = check_application(app, NOW, **kwargs)
-    for v in violations:  # a field, a stable key, both languages
-        assert v.field and v.key and v.message_zh and v.message_en
-    return violations
+    return checked(app, **kwargs)
 
 
 def keys(app: Application, **kwargs: Any) -> set[tuple[str, str]]:
-    return {(v.key, v.field) for v in check(app, **kwargs)}
-
-
-def example(**kwargs: Any) -> Application:
-    return example_application(NOW, **kwargs)
-
-
-def personal(province: str = "河北省") -> Application:
-    app = example(province=province)
-    app.subject.type = SubjectType.PERSONAL
-    app.subject.name = app.subject_principal.name
-    app.subject.unit_certificate = None
-    app.extra_materials = []
-    return app
+    return keys_of(check(app, **kwargs))
 
 
 def schema(document: dict[str, Any]) -> set[tuple[str, str]]:

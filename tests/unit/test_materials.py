@@ -50,10 +50,10 @@ from filing.province_materials import (
     load_province_materials,
     load_province_materials_file,
 )
-from filing.rules import ALL_RULES, check_application, parse_application
+from filing.rules import ALL_RULES, parse_application
 from tests.conftest import TEST_KEYS
+from tests.unit.applications import NOW, checked, example, keys_of, personal
 
-NOW = datetime(2025, 9, 26, 2, 0, tzinfo=UTC)
 LISTS = load_province_materials()
 PNG = example_png((10, 20, 30))
 PDF = example_pdf("a document")
@@ -65,27 +65,11 @@ def check(app: Application, now: datetime = NOW, **kwargs: Any) -> list[Violatio
     # R6's tests name pre-approval categories (教育, 网约车) as service categories; whether a
     # category is on the service-content type list is tested on its own (`service_types=None`).
     kwargs.setdefault("service_types", ())
-    violations = check_application(app, now, **kwargs)
-    for v in violations:  # every violation names a field and speaks both languages
-        assert v.field and v.key and v.message_zh and v.message_en
-    return violations
+    return checked(app, now, **kwargs)
 
 
 def keys(app: Application, **kwargs: Any) -> set[tuple[str, str]]:
-    return {(v.key, v.field) for v in check(app, **kwargs)}
-
-
-def example(**kwargs: Any) -> Application:
-    return example_application(NOW, **kwargs)
-
-
-def personal(province: str = "河北省") -> Application:
-    app = example(province=province)
-    app.subject.type = SubjectType.PERSONAL
-    app.subject.name = app.subject_principal.name
-    app.subject.unit_certificate = None
-    app.extra_materials = []
-    return app
+    return keys_of(check(app, **kwargs))
 
 
 def all_stored(app: Application) -> dict[str, StoredMaterial | None]:
