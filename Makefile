@@ -12,6 +12,11 @@ AXE := tests/browser/.axe/node_modules/axe-core/axe.min.js
 
 .PHONY: run test install system example bench lock clean
 
+# Bytecode is written, whatever the shell says: the workflow sandbox imports the workflow's modules
+# afresh for every workflow instance, and without a .pyc each import compiles the source again
+# (issue 21: ~10 % of a workflow test's CPU, 30 % of the storm's worker in bench/worker_proc.py).
+unexport PYTHONDONTWRITEBYTECODE
+
 # The image's exact dependencies (requirements.lock) plus the test tools (requirements-test.lock),
 # every file checked against its hash, wheels only; then the project itself, resolving nothing.
 # Versions change only through `make lock`.

@@ -52,6 +52,10 @@ RESUBMISSION_WINDOW = timedelta(days=30)
 FIRED_FILE = "bare-timers-fired.txt"
 #: The engine worker's default (`FILINGS_SMS_RATE_PER_SECOND`).
 SMS_RATE = 20.0
+#: The engine worker's default (`FILINGS_MAX_CACHED_WORKFLOWS`), not the SDK's 1 000: with more
+#: workflows waiting than either cache holds (the storm, the parked filings), the size of the
+#: cache decides how many wake-ups replay their history, so both sides get the same one.
+MAX_CACHED_WORKFLOWS = 500
 
 
 @activity.defn(name="bare_effect")
@@ -224,7 +228,7 @@ class BareTimer:
         return True
 
 
-async def serve(address: str, task_queue: str, data_dir: Path, sms_rate: float) -> None:
+async def serve(address: str, task_queue: str, data_dir: Path, sms_rate: float, max_cached_workflows: int) -> None:
     client = await Client.connect(address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -232,7 +236,7 @@ async def serve(address: str, task_queue: str, data_dir: Path, sms_rate: float) 
         loop.add_signal_handler(sig, stop.set)
     main = Worker(client, task_queue=task_queue, workflows=[BareFiling, BareTimer],
                   activities=[bare_effect, bare_local, FiredLog(data_dir).fired],
-                  graceful_shutdown_timeout=timedelta(seconds=5))
+                  max_cached_workflows=max_cached_workflows, graceful_shutdown_timeout=timedelta(seconds=5))
     sms = Worker(client, task_queue=f"{task_queue}-sms", activities=[bare_sms],
                  max_task_queue_activities_per_second=sms_rate, graceful_shutdown_timeout=timedelta(seconds=5))
     async with main, sms:
@@ -247,9 +251,11 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--sms-rate", type=float, default=SMS_RATE,
                         help="activities per second on the SMS task queue (the engine's FILINGS_SMS_RATE_PER_SECOND)")
+    parser.add_argument("--max-cached-workflows", type=int, default=MAX_CACHED_WORKFLOWS,
+                        help="workflows kept in the worker's cache (the engine's FILINGS_MAX_CACHED_WORKFLOWS)")
     args = parser.parse_args()
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    asyncio.run(serve(args.address, args.task_queue, args.data_dir, args.sms_rate))
+    asyncio.run(serve(args.address, args.task_queue, args.data_dir, args.sms_rate, args.max_cached_workflows))
 
 
 if __name__ == "__main__":

@@ -44,8 +44,25 @@ class WorkerHandle:
             await asyncio.sleep(0.1)
 
 
+def child_env() -> dict[str, str]:
+    """The harness's environment for a worker or service it starts: without the engine's and
+    Temporal's settings (each run sets its own), and without PYTHONDONTWRITEBYTECODE.
+
+    Bytecode matters to a worker: the workflow sandbox imports the workflow's modules afresh
+    for every workflow instance it creates (a first task, and every task of a filing no
+    longer in the cache), and without a `.pyc` each of those imports compiles the source
+    again. A deployment has the bytecode (the image's `pip install` compiles it; a checkout
+    writes `__pycache__` on the first import). A harness run from a shell with
+    PYTHONDONTWRITEBYTECODE=1 (as this machine's sessions set it) on a checkout without
+    `__pycache__` compiled `workflows/filing.py` on every replay: 30 % of the engine
+    worker's samples in the 2 000-filing storm (py-spy), more than the bare worker's
+    smaller module cost it. Both workers get the same environment."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("FILINGS_", "TEMPORAL_")) and k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def engine_env(address: str, task_queue: str, data_dir: Path, keys_file: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FILINGS_", "TEMPORAL_"))}
+    env = child_env()
     env.update(
         TEMPORAL_ADDRESS=address,
         TEMPORAL_NAMESPACE="default",
@@ -72,14 +89,20 @@ def start_engine_worker(procs: Processes, address: str, task_queue: str, data_di
 
 
 def start_bare_worker(procs: Processes, address: str, task_queue: str, data_dir: Path,
-                      sms_rate: float | None = None) -> WorkerHandle:
+                      sms_rate: float | None = None, max_cached_workflows: int | None = None) -> WorkerHandle:
+    """The baseline's worker, with the engine worker's settings where both have one: the SMS
+    rate and the workflow cache (`max_cached_workflows`: default, the engine's default)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FILINGS_", "TEMPORAL_"))}
+    env = child_env()
     env["PYTHONUNBUFFERED"] = "1"
     args = [sys.executable, "-m", "bench.baseline", "--address", address, "--task-queue", task_queue,
             "--data-dir", str(data_dir)]
     if sms_rate is not None:
         args += ["--sms-rate", str(sms_rate)]
+    if max_cached_workflows is None:
+        from engine.settings import Settings
+        max_cached_workflows = Settings.model_fields["max_cached_workflows"].default
+    args += ["--max-cached-workflows", str(max_cached_workflows)]
     child = procs.start(f"bare-worker:{task_queue}", args, data_dir / "worker.log", env=env, cwd=ROOT)
     return WorkerHandle(child, task_queue, data_dir, codec=False, ready_marker="bare worker on")
 

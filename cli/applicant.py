@@ -20,7 +20,6 @@ from cli.door import Refused
 from cli.idempotency import body_bytes, call_key, corrected_attempt, filing_anchor
 from cli.options import EXIT_ERROR, CliError, Options, command
 from cli.privacy import shown_mobile
-from engine.batch import read_application, web_ui_link
 from filing.masking import mask_mobile
 from filing.messages import (
     FilingStatus,
@@ -68,7 +67,11 @@ async def status(opts: Options, filing: FilingArg) -> None:
         opts.emit_json(current.model_dump(mode="json"))
         return
     _masked_only(opts)
-    link = web_ui_link(opts.settings, filing_id) if opts.direct else None
+    link = None
+    if opts.direct:
+        from engine.batch import web_ui_link
+
+        link = web_ui_link(opts.settings, filing_id)
     opts.out.print(render.status_view(current, link, datetime.now(UTC)))
 
 
@@ -197,6 +200,8 @@ async def resubmit(
     file: Annotated[Path, typer.Argument(metavar="FILE.json", help="The corrected application.")],
 ) -> None:
     """Send a corrected application for a RETURNED filing (checked by R1–R8 first)."""
+    from engine.batch import read_application  # the checks (R1–R10): loaded by the commands that run them
+
     filing_id, appid = _target(filing)
     checked = read_application(file)
     if checked.outcome == "unreadable":

@@ -15,7 +15,6 @@ from pydantic import ValidationError
 
 from cli.operator import PANEL, launch, summary
 from cli.options import EXIT_USAGE, CliError, Options, command
-from engine.batch import LaunchResult, read_application
 from filing.filing_number import InvalidFilingNumber, parse_filing_number
 from filing.models import CancellationRequest, FilingKind
 from filing.schema_errors import violations_from_validation_error
@@ -58,6 +57,8 @@ async def cancel(
                                                help="Why (at most 500 characters).")] = None,
 ) -> int:
     """Cancel a filing (注销主体 / 注销小程序) or its hosting (取消接入): the people on record verify by SMS."""
+    from engine.batch import LaunchResult, read_application  # the start's checks: only where a start is made
+
     if Path(what).suffix == ".json" or Path(what).is_file():
         if appid or number or reason:
             raise CliError("give either a request file or KIND with --appid/--number/--reason, not both", EXIT_USAGE)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import BaseModel
 
 from engine.visibility import FilingRow
-from engine.batch import LaunchResult
 from filing.messages import (
     DecisionResult,
     FilingStatus,
@@ -23,9 +22,12 @@ from filing.messages import (
     Stage,
 )
 from filing.models import FilingKind
-from filing.ports import StoredMaterial
-from filing.registry import PublicEntry
-from service.schemas import ApplicationRead, CalendarRefreshed, MobileVerifyResult, NextNumber
+
+if TYPE_CHECKING:  # the answers' types: each door imports what it builds, a command only what it runs
+    from engine.batch import LaunchResult
+    from filing.ports import StoredMaterial
+    from filing.registry import PublicEntry
+    from service.schemas import ApplicationRead, CalendarRefreshed, MobileVerifyResult, NextNumber
 
 A = TypeVar("A", bound=BaseModel)
 Desk = Literal["platform", "province"]

@@ -20,19 +20,22 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cli.door import MaterialRefused
 from cli.idempotency import call_key
 from cli.options import EXIT_ERROR, EXIT_USAGE, CliError, Options, command
-from filing.material_types import largest_limit
-from filing.materials import check_material_size
 from filing.ports import MaterialRejected
-from filing.province_materials import ProvinceListing, parse_province_listing
 from filing.provinces import find_province
 from service.principal import Role
+
+if TYPE_CHECKING:
+    from filing.province_materials import ProvinceListing
+
+# The material checks (filing.materials: images, PDFs, video) and the provinces' lists load in
+# the commands that use them, not at every `filings` start (issue 21).
 
 app = typer.Typer(no_args_is_help=True, help="Materials (备案材料, R10): upload scans and documents, named by SHA-256.")
 provinces = typer.Typer(no_args_is_help=True, help="The provinces' supplementary-material lists (各省补充材料, R10): "
@@ -42,6 +45,9 @@ app.add_typer(provinces, name="provinces")
 
 def _read(path: Path) -> bytes:
     """The file's content; an oversized file is refused before it is read into memory."""
+    from filing.material_types import largest_limit
+    from filing.materials import check_material_size
+
     check_material_size(path.stat().st_size)
     with path.open("rb") as f:
         content = f.read(largest_limit() + 1)
@@ -143,6 +149,7 @@ async def provinces_import(
 ) -> None:
     """Check a list file whole and make it the list in force for every worker and replica
     (the registry database), all of it or nothing; the same list again changes nothing."""
+    from filing.province_materials import parse_province_listing
     from registry.province_materials import ProvinceMaterialsStore
 
     try:

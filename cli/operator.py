@@ -6,11 +6,10 @@ import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import BaseModel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from cli import parsing, render
 from cli.door import Filters, MaterialRefused
@@ -23,12 +22,16 @@ from cli.options import (
     Options,
     command,
 )
-from engine.batch import LaunchResult, example_document, read_application, web_ui_link
 from filing import messages as m
 from filing.calendar import BusinessCalendar, CalendarDataError, load_override
-from filing.examples import example_materials
 from filing.models import Application, FilingKind
 from service.principal import Role
+
+if TYPE_CHECKING:
+    from engine.batch import LaunchResult
+
+# What only some commands need is imported in them (issue 21: `filings` starts many times a
+# minute): the start's checks and the example (engine.batch), the progress bar.
 
 R = Role
 
@@ -116,6 +119,10 @@ async def start(
     ] = None,
 ) -> int:
     """Check and start filings from application (or cancellation request) files, with a summary."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from engine.batch import read_application
+
     if submission_id and len(files) > 1:
         raise CliError("--submission-id names one submission: give one file with it", EXIT_USAGE)
     if opts.idempotency_key and len(files) > 1:
@@ -135,6 +142,8 @@ async def start(
 
 
 def _result_json(opts: Options, r: LaunchResult) -> dict[str, Any]:
+    from engine.batch import web_ui_link
+
     return {
         "file": str(r.path),
         "outcome": r.outcome,
@@ -146,6 +155,8 @@ def _result_json(opts: Options, r: LaunchResult) -> dict[str, Any]:
 
 
 def _print_start(opts: Options, results: list[LaunchResult], counts: dict[str, int]) -> None:
+    from engine.batch import web_ui_link
+
     opts.out.print(render.start_table(results, opts.reveal))
     for r in results:
         if r.violations:
@@ -163,6 +174,9 @@ def _print_start(opts: Options, results: list[LaunchResult], counts: dict[str, i
 async def store_example(opts: Options, appid: str | None = None) -> tuple[Application, str, set[str]]:
     """The example application and its text, its scans stored first through the door (the
     service, or the store): a file is written only once everything it names is there."""
+    from engine.batch import example_document
+    from filing.examples import example_materials
+
     application, text = example_document(appid=appid)
     named = {sha256 for _, sha256 in application.materials()}
     door = opts.door()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -17,10 +17,12 @@ from rich.text import Text
 
 from cli.privacy import is_personal_subject, shown, value_at, who
 from engine.visibility import FilingRow
-from engine.batch import LaunchResult
 from filing.calendar import CHINA_TZ, CalendarDay
 from filing.dates import deadline_text as shared_deadline_text
 from filing.messages import FilingStatus, Stage, TimelineEntry, Violation
+
+if TYPE_CHECKING:  # the start's checks (R1–R10) load only for the commands that start filings
+    from engine.batch import LaunchResult
 
 PROVISIONAL = " (provisional)"
 _DEADLINE_LABEL = {

@@ -16,7 +16,9 @@ import asyncio
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 import httpx
 from pydantic import BaseModel
@@ -26,7 +28,6 @@ from cli.errors import CliError, task_retrying, unconfirmed
 from cli.idempotency import body_bytes, retry_key
 from cli.tokens import Token, claims, login_hint
 from engine.visibility import FilingRow
-from engine.batch import LaunchResult
 from filing.messages import (
     DecisionResult,
     FilingStatus,
@@ -48,6 +49,9 @@ from service.schemas import (
     PlatformDecisionBody,
     ProvinceDecisionBody,
 )
+
+if TYPE_CHECKING:
+    from engine.batch import LaunchResult
 
 #: The §7 updates and their routes under /v1/filings/{appid}/.
 ROUTES = {
@@ -88,6 +92,14 @@ class Problem:
         return found
 
 
+def _uses_tls(url: str) -> bool:
+    """Whether the client needs the CA bundle: every request goes to `url` (paths only, no
+    redirects followed), so plain http with no proxy in the environment never makes a TLS
+    connection, and loading the bundle would cost ~50 ms of every `filings` start (issue 21).
+    https, or any proxy (itself perhaps https), verifies certificates as httpx does."""
+    return urlsplit(url).scheme != "http" or bool(getproxies())
+
+
 class ServiceDoor(Door):
     direct = False
 
@@ -98,7 +110,7 @@ class ServiceDoor(Door):
         self._chosen: Token | None = None
         self.wait = wait
         self.note = note
-        self._http = httpx.AsyncClient(base_url=self.url, transport=transport,
+        self._http = httpx.AsyncClient(base_url=self.url, transport=transport, verify=_uses_tls(self.url),
                                        timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT))
 
     async def close(self) -> None:

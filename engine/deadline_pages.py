@@ -2,31 +2,43 @@
 
 Why this exists: the SQL visibility store (the dev server's SQLite, PostgreSQL and MySQL
 in recent Temporal servers) refuses `ORDER BY` — measured on Server 1.32: "operation is
-not supported: 'ORDER BY' clause" — and answers newest start first. Pulling the whole list
-and sorting it per page is work that grows with the list. Instead a page is found by
-counting: `CountWorkflowExecutions` (one number, no rows) says how many filings lie under a
-bound; the bound is narrowed until it holds between `size + 1` and `cap` filings; only
-those are read, and sorted here. Work per page: at most `cap` rows read plus a few
-samples of `sample` rows, and a few dozen counts at worst.
+not supported: 'ORDER BY' clause" — and answers in its own order, the run started last
+first, which it pages by itself with its page token. Pulling the whole list and sorting it
+per page is work that grows with the list. Instead:
+
+- **Between deadlines** a page is found by counting: `CountWorkflowExecutions` (one number,
+  no rows) says how many filings lie under a deadline bound; the bound is narrowed until
+  it holds between `want` (the page and one more) and `cap` filings; only those are read,
+  and sorted here.
+- **Within one deadline** the store's own order is kept, and its page token marks where a
+  page ended. A desk is mostly tie groups: every SLA ends at 24:00 China time of its
+  business day, so the filings of one day share one deadline. Reading on inside a tie
+  group is then one list call of a page's rows, whatever its size (before issue 21 a tie
+  group was split by workflow id with a dozen counts per page, each a scan of the desk).
 
 The order: the stage deadline at millisecond grain (the grain the SQLite store keeps; a
 bucket is the deadline rounded half up to the millisecond), filings without a deadline
-last, ties by workflow id, then run id. Bounds between buckets are half-millisecond
-instants written with four decimals (`…SS.fff5Z`), which the SQLite store (text
-comparison of its `…SS.fff+00:00` column) and the stores keeping microseconds compare
+last; within a bucket, the store's order (the newest run first). Bounds between buckets are
+half-millisecond instants written with four decimals (`…SS.fff5Z`), which the SQLite store
+(text comparison of its `…SS.fff+00:00` column) and the stores keeping microseconds compare
 alike. A deadline on a half millisecond, or in a second's last half millisecond (SQLite
 truncates those), is placed by asking the server, so a cursor never skips nor repeats it.
 
-Workflow ids compare as the store compares them: bytewise on SQLite, which is Python's
-order; on PostgreSQL by the database's collation, which agrees for filing ids
-(`filing-wx` + 16 lowercase hex digits).
+A cursor carries the store's page token, which the server trusts; it is sealed (HMAC) so
+only tokens this engine handed out reach the server — a forged one is refused here as "not
+a cursor of this list", never sent (the dev server answers a malformed token with an error
+the SDK retries for seconds).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
+import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -44,6 +56,10 @@ FIRST_BUCKET, LAST_BUCKET = 0, (datetime(9000, 1, 1, tzinfo=UTC) - EPOCH) // tim
 SERVER_PAGE = 1000
 #: A safety stop for the narrowing: far above what a real list needs (see the module docstring).
 MAX_ROUNDS = 400
+#: Samples of a bracket's buckets one page may take before narrowing by counts alone.
+MAX_SAMPLES = 4
+#: The store's page tokens are small (SQL: its last row's close time, start time and run id).
+MAX_POSITION = 512
 
 
 class ListTooBusy(RuntimeError):
@@ -52,40 +68,58 @@ class ListTooBusy(RuntimeError):
 
 @dataclass(frozen=True)
 class Key:
-    """Where a filing stands in the order: its deadline bucket (ms since 1970, None: no
-    deadline, last), then workflow id, then run id. A page's cursor is its last key."""
+    """Where the next page starts: in deadline bucket `bucket` (ms since 1970; None: the
+    filings without a deadline, last), at `position` — the store's page token inside that
+    bucket, `b""` for its first filing, None when the bucket is done (the next one follows)."""
 
     bucket: int | None
-    workflow_id: str
-    run_id: str
+    position: bytes | None = b""
 
-    def order(self) -> tuple[int, int, str, str]:
-        return (1, 0, self.workflow_id, self.run_id) if self.bucket is None else (0, self.bucket, self.workflow_id, self.run_id)
 
-    def token(self) -> str:
-        """Opaque for clients: base64 of a small JSON."""
-        raw = json.dumps({"b": self.bucket, "w": self.workflow_id, "r": self.run_id}, separators=(",", ":"))
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+class Seal:
+    """Cursors as opaque, tamper-proof text: JSON of the key, base64, and an HMAC-SHA256 tag.
+    Several keys open (rotation: the current one seals); a seal of no key lives for its
+    process (the `filings` tool's own walks)."""
 
-    @classmethod
-    def from_token(cls, token: str) -> Key:
-        """The key a `token()` wrote; ValueError for anything else."""
+    LABEL = b"filings list cursor v1"
+
+    def __init__(self, keys: Mapping[str, bytes] | None = None, current: str | None = None) -> None:
+        raw = dict(keys) if keys else {"process": secrets.token_bytes(32)}
+        self._keys = {kid: hmac.new(k, self.LABEL, hashlib.sha256).digest() for kid, k in raw.items()}
+        self._current = current if current in self._keys else next(iter(self._keys))
+
+    def _tag(self, kid: str, body: bytes) -> str:
+        return base64.urlsafe_b64encode(hmac.new(self._keys[kid], body, hashlib.sha256).digest()[:16]).decode().rstrip("=")
+
+    def token(self, key: Key) -> str:
+        position = None if key.position is None else base64.urlsafe_b64encode(key.position).decode()
+        body = json.dumps({"b": key.bucket, "p": position, "k": self._current}, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(body).decode().rstrip("=") + "." + self._tag(self._current, body)
+
+    def open(self, token: str) -> Key:
+        """The key a `token()` of this deployment wrote; ValueError for anything else."""
         try:
-            got = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            text, tag = token.split(".")
+            body = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            got = json.loads(body)
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise ValueError("not a cursor of this list") from None
-        if not (isinstance(got, dict) and set(got) == {"b", "w", "r"}
-                and (got["b"] is None or (type(got["b"]) is int and FIRST_BUCKET - 1 <= got["b"] <= LAST_BUCKET))
-                and isinstance(got["w"], str) and isinstance(got["r"], str)
-                and 0 < len(got["w"]) <= 255 and len(got["r"]) <= 64):
+        if not (isinstance(got, dict) and set(got) == {"b", "p", "k"} and got["k"] in self._keys
+                and hmac.compare_digest(self._tag(got["k"], body), tag)):
             raise ValueError("not a cursor of this list")
-        return cls(got["b"], got["w"], got["r"])
+        bucket, position = got["b"], got["p"]
+        if not ((bucket is None or (type(bucket) is int and FIRST_BUCKET <= bucket <= LAST_BUCKET))
+                and (position is None or (isinstance(position, str) and len(position) <= 2 * MAX_POSITION))):
+            raise ValueError("not a cursor of this list")
+        return Key(bucket, None if position is None else base64.urlsafe_b64decode(position))
 
 
 @dataclass
 class Page:
     rows: list[FilingRow]
     next: Key | None
+    #: How many filings the list holds, when the page counted it anyway (a first page does).
+    total: int | None = None
     #: Visibility reads this page cost (for logs, metrics and the tests' bound).
     counts: int = 0
     lists: int = 0
@@ -117,6 +151,17 @@ class _Reader:
         self.rows_read += len(found)
         return found
 
+    async def in_store_order(self, bucket: int | None, size: int, position: bytes) -> tuple[list[WorkflowExecution], bytes]:
+        """Up to `size` filings of one bucket from `position` on, in the store's order, and the
+        store's token after them (b"" when the bucket has no more)."""
+        listing = self.client.list_workflows(_and(self.base, _in_bucket(bucket)), page_size=size,
+                                             next_page_token=position or None)
+        await listing.fetch_next_page()
+        found = list(listing.current_page or ())
+        self.lists += 1
+        self.rows_read += len(found)
+        return found, (listing.next_page_token or b"") if len(found) >= size else b""
+
 
 def _and(*parts: str) -> str:
     return " AND ".join(p if i == 0 else f"({p})" for i, p in enumerate(q for q in parts if q))
@@ -146,79 +191,98 @@ def _ambiguous(at: datetime) -> bool:
     return 499 <= rest <= 501 or at.microsecond >= 999_500
 
 
-def _ids_after(workflow_id: str, run_id: str) -> str:
-    return f"WorkflowId > {quote(workflow_id)} OR (WorkflowId = {quote(workflow_id)} AND RunId > {quote(run_id)})"
-
-
-def _ids_upto(workflow_id: str, run_id: str) -> str:
-    return f"WorkflowId < {quote(workflow_id)} OR (WorkflowId = {quote(workflow_id)} AND RunId <= {quote(run_id)})"
-
-
 def _in_bucket(bucket: int | None) -> str:
     return f"{D} IS NULL" if bucket is None else f"{D} >= {pivot(bucket - 1)} AND {D} < {pivot(bucket)}"
-
-
-def after(key: Key) -> str:
-    """Filings after `key` in the order."""
-    if key.bucket is None:
-        return f"{D} IS NULL AND ({_ids_after(key.workflow_id, key.run_id)})"
-    return (f"{D} IS NULL OR {D} >= {pivot(key.bucket)} OR "
-            f"({_in_bucket(key.bucket)} AND ({_ids_after(key.workflow_id, key.run_id)}))")
-
-
-def upto(key: Key) -> str:
-    """Filings at or before `key`."""
-    if key.bucket is None:
-        return f"{D} IS NOT NULL OR {_ids_upto(key.workflow_id, key.run_id)}"
-    return f"{D} < {pivot(key.bucket - 1)} OR ({_in_bucket(key.bucket)} AND ({_ids_upto(key.workflow_id, key.run_id)}))"
 
 
 def upto_bucket(bucket: int) -> str:
     return f"{D} < {pivot(bucket)}"
 
 
+@dataclass(frozen=True)
+class _Region:
+    """What lies after a bucket boundary: the buckets above `floor` (None: every bucket)
+    and the filings without a deadline; or (`nulls_only`) just those."""
+
+    floor: int | None = None
+    nulls_only: bool = False
+
+    @classmethod
+    def of(cls, key: Key) -> _Region | None:
+        """The region from `key`'s bucket on (its start, or after it when it is done); None: nothing."""
+        if key.bucket is None:
+            return None if key.position is None else cls(nulls_only=True)
+        return cls(floor=key.bucket if key.position is None else key.bucket - 1)
+
+    def where(self) -> str:
+        if self.nulls_only:
+            return f"{D} IS NULL"
+        return "" if self.floor is None else f"{D} IS NULL OR {D} >= {pivot(self.floor)}"
+
+
+@dataclass(frozen=True)
+class _Tie:
+    """One bucket holds more than `cap` filings of the region; `before` lie in earlier buckets."""
+
+    bucket: int | None
+    before: int
+
+
 @dataclass
 class _Search:
-    """Finds a bound holding between `want` and `cap` filings after the cursor."""
+    """Finds a bound holding between `want` and `cap` filings of the region, or the tie group
+    the page reaches into."""
 
     read: _Reader
-    lo: Key | None
+    region: _Region
     want: int
     cap: int
     sample: int
 
-    @property
-    def after_lo(self) -> str:
-        return after(self.lo) if self.lo else ""
-
-    async def bound(self) -> str:
-        """The predicate of the page's region (empty: every filing after the cursor)."""
-        if await self.read.count(self.after_lo) <= self.cap:
+    async def bound(self) -> str | _Tie:
+        """The predicate of the page's part of the region (empty: all of it), or its tie group."""
+        where = self.region.where()
+        if await self.read.count(where) <= self.cap:
             return ""
-        if self.lo is not None and self.lo.bucket is None:
-            return await self._ties(None, 0)
-        finite = await self.read.count(self.after_lo, f"{D} IS NOT NULL")
+        if self.region.nulls_only:
+            return _Tie(None, 0)
+        finite = await self.read.count(where, f"{D} IS NOT NULL")
         if finite < self.want:
-            return await self._ties(None, finite)
+            return _Tie(None, finite)
         if finite <= self.cap:
             return f"{D} IS NOT NULL"
-        return await self._buckets(finite)
+        return await self._buckets(where, finite)
 
-    async def _buckets(self, finite: int) -> str:
+    async def _buckets(self, where: str, finite: int) -> str | _Tie:
         """Narrow on the deadline: (kb, kh] brackets the answer, N(kb) < want < cap < N(kh).
-        First the buckets of one sample (binary search), then, as a sample is skewed to the
-        newest filings, galloping down from it when the cursor gives no lower end, then
-        interpolation on the counts, every other step halving, so it ends in O(log) counts."""
-        kb: int | None = self.lo.bucket - 1 if self.lo is not None and self.lo.bucket is not None else None
+        Candidates come from samples of the bracket (binary search over the buckets a sample
+        shows). Where a sample is mostly tie groups — a desk's deadlines are a few days' 24:00
+        instants — the bracket left is sampled again (a few times per page), which finds the
+        next tie group in one call where counting would bisect a day's milliseconds. Otherwise
+        galloping down when there is no lower end, then interpolation on the counts, every
+        other step halving, so it ends in O(log) counts."""
+        kb: int | None = self.region.floor
         nb, kh, nh = 0, LAST_BUCKET, finite
-        rows = await self.read.rows(self.sample, self.after_lo, f"{D} IS NOT NULL")
-        hints = sorted({bucket_of(d) for w in rows if (d := w.typed_search_attributes.get(sa.STAGE_DEADLINE))})
+        hints: list[int] = []
+        samples, tied = 0, True
         target = min(2 * self.want, (self.want + self.cap) // 2)
         step = 1000
         for rounds in range(MAX_ROUNDS):
             if kb is not None and kh - kb <= 1:
-                return await self._ties(kh, nb)
+                return _Tie(kh, nb)
             inside = [h for h in hints if (kb is None or kb < h) and h < kh]
+            if not inside and samples < MAX_SAMPLES and tied:
+                samples += 1
+                below = [where, f"{D} IS NOT NULL" if kh == LAST_BUCKET else upto_bucket(kh - 1)]
+                rows = await self.read.rows(self.sample, *below, f"{D} >= {pivot(kb)}" if kb is not None else "")
+                if not rows:  # nothing between kb and kh: kh is where the page reaches (a tie group)
+                    if kh == LAST_BUCKET:
+                        raise ListTooBusy("the deadlines counted a moment ago are gone")
+                    kb = kh - 1
+                    continue
+                hints = sorted({bucket_of(d) for w in rows if (d := w.typed_search_attributes.get(sa.STAGE_DEADLINE))})
+                tied = 2 * len(hints) <= len(rows)  # mostly tie groups: sampling finds the next one
+                continue
             if inside:
                 middle = inside[len(inside) // 2]
             elif kh - 1 in hints or (kh in hints and (kb is None or kh - 1 > kb)):
@@ -230,7 +294,7 @@ class _Search:
                 middle = (kb + kh) // 2
             else:
                 middle = kb + max(1, min(kh - kb - 1, (kh - kb) * (target - nb) // max(1, nh - nb)))
-            n = await self.read.count(self.after_lo, upto_bucket(middle)) if middle >= FIRST_BUCKET else 0
+            n = await self.read.count(where, upto_bucket(middle)) if middle >= FIRST_BUCKET else 0
             if n < self.want:
                 kb, nb = middle, n
             elif n > self.cap:
@@ -239,63 +303,40 @@ class _Search:
                 return upto_bucket(middle)
         raise ListTooBusy("the deadline search did not settle")
 
-    async def _ties(self, bucket: int | None, before: int) -> str:
-        """One bucket holds more than `cap` filings after the cursor: narrow on the ids.
-        `before` filings after the cursor lie in earlier buckets."""
-        lower = (self.lo.workflow_id, self.lo.run_id) if self.lo is not None and self.lo.bucket == bucket else None
-        upper: tuple[str, str] | None = None
-        for _ in range(MAX_ROUNDS):
-            parts = [self.after_lo, _in_bucket(bucket)]
-            if lower:
-                parts.append(_ids_after(*lower))
-            if upper:
-                parts.append(_ids_upto(*upper))
-            rows = await self.read.rows(self.sample, *parts)
-            ids = sorted({(w.id, w.run_id) for w in rows})
-            if len(rows) < self.sample:  # the whole bracket: the answer is among them
-                need = self.want - before
-                chosen = ids[min(need, len(ids)) - 1] if ids else upper
-                return upto(Key(bucket, *chosen)) if chosen else _in_bucket(bucket)
-            lo_i, hi_i = 0, len(ids) - 1
-            while lo_i <= hi_i:
-                mid = (lo_i + hi_i) // 2
-                n = await self.read.count(self.after_lo, upto(Key(bucket, *ids[mid])))
-                if n < self.want:
-                    lower, before, lo_i = ids[mid], n, mid + 1
-                elif n > self.cap:
-                    upper, hi_i = ids[mid], mid - 1
-                else:
-                    return upto(Key(bucket, *ids[mid]))
-        raise ListTooBusy("the id search did not settle")
+
+def _sort_key(bucket: int | None, w: WorkflowExecution) -> tuple[int, int, float, str]:
+    """Deadline bucket (none last), then as the store lists a bucket: the newest run first."""
+    started = -w.start_time.timestamp() if w.start_time else 0.0
+    return (1, 0, started, w.run_id or "") if bucket is None else (0, bucket, started, w.run_id or "")
 
 
-def _tentative(w: WorkflowExecution) -> Key:
-    deadline = w.typed_search_attributes.get(sa.STAGE_DEADLINE)
-    return Key(None if deadline is None else bucket_of(deadline), w.id, w.run_id)
+async def _settle(read: _Reader, found: list[WorkflowExecution], size: int) -> list[tuple[int | None, WorkflowExecution]]:
+    """The rows in order, their buckets as the store has them where the page ends: a row whose
+    deadline stores may bucket apart is asked about when it could fall either side of the page's
+    end (rarely more than one or two per page; elsewhere a millisecond either way changes nothing)."""
 
+    def tentative(w: WorkflowExecution) -> int | None:
+        deadline = w.typed_search_attributes.get(sa.STAGE_DEADLINE)
+        return None if deadline is None else bucket_of(deadline)
 
-async def _settle(read: _Reader, found: list[WorkflowExecution], size: int) -> list[tuple[Key, WorkflowExecution]]:
-    """The rows in order, the page's last row the one the server agrees is last: a row whose
-    deadline stores may bucket apart is asked about when it could fall either side of the cursor
-    (rarely more than one or two per page; elsewhere a millisecond either way changes nothing)."""
-    keyed = sorted(((_tentative(w), w) for w in found), key=lambda kw: kw[0].order())
+    keyed = sorted(((tentative(w), w) for w in found), key=lambda bw: _sort_key(*bw))
     asked: dict[datetime, int] = {}
     while True:
         if len(keyed) <= size:
             return keyed
-        edge = keyed[size - 1][0].bucket
-        doubtful = [(i, w, d) for i, (k, w) in enumerate(keyed) if k.bucket is not None and edge is not None
+        edge = keyed[size - 1][0]
+        doubtful = [(i, w, d) for i, (b, w) in enumerate(keyed) if b is not None and edge is not None
                     and (d := w.typed_search_attributes.get(sa.STAGE_DEADLINE)) is not None
-                    and _ambiguous(d) and abs(k.bucket - edge) <= 1 and asked.get(d) != k.bucket]
+                    and _ambiguous(d) and abs(b - edge) <= 1 and asked.get(d) != b]
         if not doubtful:
             return keyed
         for i, w, deadline in doubtful:
             if deadline not in asked:  # one question per instant: the store buckets alike values alike
                 low = _micros(deadline) // 1000
-                mine = f"WorkflowId = {quote(w.id)} AND RunId = {quote(w.run_id)}"
+                mine = f"WorkflowId = {quote(w.id)} AND RunId = {quote(w.run_id or '')}"
                 asked[deadline] = low if await read.count(mine, upto_bucket(low)) else low + 1
-            keyed[i] = (Key(asked[deadline], w.id, w.run_id), w)
-        keyed.sort(key=lambda kw: kw[0].order())
+            keyed[i] = (asked[deadline], w)
+        keyed.sort(key=lambda bw: _sort_key(*bw))
 
 
 async def page(client: Client, query: str, *, after_key: Key | None, size: int, cap: int | None = None,
@@ -304,21 +345,70 @@ async def page(client: Client, query: str, *, after_key: Key | None, size: int, 
     cursor of the next page (None on the last)."""
     if size < 1:
         raise ValueError("size must be at least 1")
-    want = size + 1
-    cap = max(cap or 4 * want, want)
-    sample = sample or min(max(2 * want, 64), SERVER_PAGE)
+    read = _Reader(client, query)
+    rows: list[WorkflowExecution] = []
+    region: _Region | None = _Region()
+    if after_key is not None and after_key.position:  # inside a tie group: read on in the store's order
+        rows, position = await read.in_store_order(after_key.bucket, size, after_key.position)
+        if position:
+            more = await read.in_store_order(after_key.bucket, 1, position)
+            if more[0]:
+                return _page(read, rows, Key(after_key.bucket, position))
+        region = _Region.of(Key(after_key.bucket, None))
+    elif after_key is not None:
+        region = _Region.of(after_key)
+    if region is None or len(rows) == size and not await read.count(region.where()):
+        return _page(read, rows, None)
+    if len(rows) == size:
+        return _page(read, rows, Key(after_key.bucket if after_key else None, None))
+    need = size - len(rows)
     for _ in range(3):
-        read = _Reader(client, query)
-        bound = await _Search(read, after_key, want, cap, sample).bound()
-        found = await read.rows(cap + 1, after(after_key) if after_key else "", bound)
-        if len(found) <= cap:
-            break
+        got, next_key = await _from_region(read, region, need, cap=max(cap or 4 * (need + 1), need + 1),
+                                           sample=sample or min(max(need + 1, 16), 32))
+        if got is not None:
+            return _page(read, rows + got, next_key)
+    raise ListTooBusy("the list changed under the page's reads three times running")
+
+
+async def _from_region(read: _Reader, region: _Region, need: int, *, cap: int,
+                       sample: int) -> tuple[list[WorkflowExecution] | None, Key | None]:
+    """Up to `need` filings from the start of `region` and the key after them; None when the
+    list changed between the counts and the read (the caller asks again)."""
+    want = need + 1
+    bound = await _Search(read, region, want, cap, sample).bound()
+    tie: _Tie | None = None
+    if isinstance(bound, _Tie):  # the filings before the tie group, then the group in the store's order
+        tie = bound
+        upto = "" if tie.before == 0 else (f"{D} IS NOT NULL" if tie.bucket is None else upto_bucket(tie.bucket - 1))
     else:
-        raise ListTooBusy("the list grew past the page's bound three times running")
-    keyed = await _settle(read, found, size)
-    chosen = keyed[:size]
-    more = len(keyed) > size or (bool(bound) and len(chosen) == size)
-    return Page(rows=[FilingRow.of(w) for _, w in chosen], next=chosen[-1][0] if more and chosen else None,
+        upto = bound
+    if tie is None and not upto and not await read.count(region.where()):  # counted already: an empty list
+        return [], None
+    found = await read.rows(cap + 1, region.where(), upto) if tie is None or tie.before else []
+    if len(found) > cap or (tie is not None and len(found) > need):
+        return None, None
+    keyed = await _settle(read, found, need)
+    if len(keyed) > need:
+        last, follower = keyed[need - 1][0], keyed[need][0]
+        if follower != last:  # bucket `last` ends the page: the next one reads on after it, as the store places
+            return [w for _, w in keyed[:need]], Key(last, None)  # `follower`'s deadline (ms-rounding apart)
+        # The page ends inside bucket `last`: its rows here are the first of the store's order.
+        head = [w for b, w in keyed[:need] if b != last]
+        tail, position = await read.in_store_order(last, need - len(head), b"")
+        return head + tail, Key(last, position or None)
+    if tie is not None:
+        head = [w for _, w in keyed]
+        if len(head) == need:
+            return head, Key(tie.bucket)
+        tail, position = await read.in_store_order(tie.bucket, need - len(head), b"")
+        return head + tail, Key(tie.bucket, position or None)
+    if upto:  # the counts promised more than the read found: the list changed
+        return None, None
+    return [w for _, w in keyed], None
+
+
+def _page(read: _Reader, rows: list[WorkflowExecution], next_key: Key | None) -> Page:
+    return Page(rows=[FilingRow.of(w) for w in rows], next=next_key if rows else None, total=read.memo.get(read.base),
                 counts=read.counts, lists=read.lists, rows_read=read.rows_read)
 
 

@@ -508,6 +508,9 @@ class Settings(BaseSettings):
     shutdown_grace: timedelta = Field(default=timedelta(seconds=20), ge=timedelta(0), le=timedelta(hours=1))
     #: Filings kept in the worker's memory between tasks (about 0.3 MB each); the rest are
     #: replayed from history when they next wake. Bounds the worker's RSS, not its capacity.
+    #: Kept at 500 for the RSS bound: a midnight burst larger than the cache costs CPU instead
+    #: (every wake of an evicted filing replays; 2 000 SLAs at once took ~46 ms of worker CPU
+    #: per filing with 500, BENCHMARKS.md "deadline storm"), and a fleet splits the burst.
     max_cached_workflows: int = Field(default=500, ge=0, le=100_000)  # FILINGS_MAX_CACHED_WORKFLOWS
     adapters: AdapterChoice = Field(default_factory=AdapterChoice)  # FILINGS_ADAPTERS__<PORT>
     #: A worker unhealthy for this many consecutive checks stops itself (its supervisor

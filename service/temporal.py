@@ -71,6 +71,9 @@ class Temporal:
         self.client = client
         self.settings = settings
         self.timeout: timedelta = settings.api.temporal_timeout
+        ring = settings.payload_keyring()
+        #: Lists' cursors, sealed with a key derived from the payload keys every replica holds.
+        self.cursors = deadline_pages.Seal(ring.all_keys(), ring.current)
 
     async def call(self, call: Awaitable[T], *, filing_id: str | None = None, what: str = "the call") -> T:
         """Await a Temporal call within the timeout, turning every failure into a `Problem`."""
@@ -158,9 +161,15 @@ class Temporal:
         return await self.call(fetch_rows(self.client, query, limit=limit), what="the visibility list")
 
     async def page(self, query: str, after: deadline_pages.Key | None, size: int) -> tuple[deadline_pages.Page, int]:
-        """One page of a list in deadline order, and how many filings the list holds."""
+        """One page of a list in deadline order, and how many filings the list holds (a first
+        page counts the list anyway; a later one counts it beside its own reads)."""
 
         async def both() -> tuple[deadline_pages.Page, int]:
+            if after is None:
+                found = await deadline_pages.page(self.client, query, after_key=None, size=size)
+                if found.total is not None:
+                    return found, found.total
+                return found, (await self.client.count_workflows(query)).count
             found, total = await asyncio.gather(deadline_pages.page(self.client, query, after_key=after, size=size),
                                                 self.client.count_workflows(query))
             return found, total.count

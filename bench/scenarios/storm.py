@@ -43,10 +43,14 @@ async def server_now(client: Client) -> datetime:
     return response.time.ToDatetime().replace(tzinfo=UTC)
 
 
-async def skip(client: Client, duration: timedelta) -> None:
+async def skip(client: Client, duration: timedelta, rpc_timeout: float) -> None:
+    """Move the server's clock on by `duration`. The call answers once the server's clock is
+    there, after it fired the timers on the way (2-3 s at 2 000 on a loaded machine): it gets
+    the round's own timeout rather than the client's default RPC deadline, which a server
+    busy with 5 000 timers could outlast."""
     request = SleepRequest()
     request.duration.FromTimedelta(duration)
-    await client.test_service.unlock_time_skipping_with_sleep(request)
+    await client.test_service.unlock_time_skipping_with_sleep(request, timeout=timedelta(seconds=rpc_timeout))
 
 
 async def gathered(items: list[Any], one: Callable[[Any], Any], concurrency: int = 50) -> list[Any]:
@@ -59,11 +63,30 @@ async def gathered(items: list[Any], one: Callable[[Any], Any], concurrency: int
     return list(await asyncio.gather(*(bounded(i) for i in items)))
 
 
-def count_lines(path: Path, predicate: Callable[[str], bool]) -> int:
-    if not path.exists():
-        return 0
-    with path.open(encoding="utf-8") as f:
-        return sum(1 for line in f if predicate(line))
+class LineCount:
+    """How many complete lines of a growing file satisfy `predicate`: each call reads only
+    what was appended since the last (a whole-file count every 20 ms grew with the file,
+    and the engine's notices are longer lines than the bare timers' ids)."""
+
+    def __init__(self, path: Path, predicate: Callable[[str], bool]) -> None:
+        self.path = path
+        self.predicate = predicate
+        self.offset = 0
+        self.count = 0
+
+    def __call__(self) -> int:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self.offset)
+                data = f.read()
+        except FileNotFoundError:
+            return self.count
+        end = data.rfind(b"\n") + 1  # a line still being written is read on a later call
+        for line in data[:end].decode("utf-8").splitlines():
+            if self.predicate(line):
+                self.count += 1
+        self.offset += end
+        return self.count
 
 
 async def wait_count(count: Callable[[], int], want: int, timeout: float) -> float:
@@ -101,8 +124,7 @@ async def engine_round(client: Client, server: Server, worker: WorkerHandle, siz
     due = max(dues)
     notices = worker.data_dir / "notifications.jsonl"
 
-    def breached() -> int:
-        return count_lines(notices, lambda line: '"sla_breached"' in line and json.loads(line)["filing_id"] in ids)
+    breached = LineCount(notices, lambda line: '"sla_breached"' in line and json.loads(line)["filing_id"] in ids)
 
     early = breached()  # 0 unless the server's clock moved on its own
     if early:
@@ -110,7 +132,7 @@ async def engine_round(client: Client, server: Server, worker: WorkerHandle, siz
     meter = CpuMeter({"server": server.child, "worker": worker.child})
     with meter:
         t0 = time.perf_counter()
-        await skip(client, due - await server_now(client) + timedelta(seconds=1))
+        await skip(client, due - await server_now(client) + timedelta(seconds=1), timeout)
         skipped = time.perf_counter()
         t1 = await wait_count(breached, size, timeout)
 
@@ -131,12 +153,22 @@ async def bare_round(client: Client, server: Server, worker: WorkerHandle, size:
     ids = [f"bare-timer-{new_appid()}" for _ in range(size)]
     await gathered(ids, lambda i: client.start_workflow("BareTimer", fire_at.isoformat(), id=i,
                                                           task_queue=worker.task_queue))
-    await gathered(ids, lambda i: client.get_workflow_handle(i).query("armed", result_type=bool))
+
+    async def armed(workflow_id: str) -> bool:
+        """As the engine's `parked`: a query before the first task is done may time out; asked again."""
+        handle = client.get_workflow_handle(workflow_id)
+        for _ in range(int(timeout / 0.1)):
+            try:
+                return await handle.query("armed", result_type=bool)
+            except RPCError:
+                await asyncio.sleep(0.1)
+        raise TimeoutError(f"{workflow_id} not armed")
+
+    await gathered(ids, armed)
     fired_file = worker.data_dir / "bare-timers-fired.txt"
     mine = set(ids)
 
-    def fired() -> int:
-        return count_lines(fired_file, lambda line: line.strip() in mine)
+    fired = LineCount(fired_file, lambda line: line.strip() in mine)
 
     early = fired()  # 0 unless the server's clock moved on its own
     if early:
@@ -144,7 +176,7 @@ async def bare_round(client: Client, server: Server, worker: WorkerHandle, size:
     meter = CpuMeter({"server": server.child, "worker": worker.child})
     with meter:
         t0 = time.perf_counter()
-        await skip(client, fire_at - await server_now(client) + timedelta(seconds=1))
+        await skip(client, fire_at - await server_now(client) + timedelta(seconds=1), timeout)
         skipped = time.perf_counter()
         t1 = await wait_count(fired, size, timeout)
     say(f"  bare: {size} timers fired and handled in {t1 - t0:.2f}s")

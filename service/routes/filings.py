@@ -131,9 +131,9 @@ def _desk(principal: Principal, stages: list[Stage], provinces: list[str]) -> tu
     return [desk], provinces, True
 
 
-def _after(cursor: str) -> deadline_pages.Key:
+def _after(seal: deadline_pages.Seal, cursor: str) -> deadline_pages.Key:
     try:
-        return deadline_pages.Key.from_token(cursor)
+        return seal.open(cursor)
     except ValueError:
         raise Problem(422, "cursor is not one this service gave (pass the `next` of the previous page)", kind="validation",
                       errors=[violation("query.cursor", "schema.cursor_invalid", "分页游标无效，请使用上一页返回的 next",
@@ -154,11 +154,11 @@ async def list_filings(
     provisional: Annotated[bool, Query(description="Running, deadline provisional.")] = False,
     running: Annotated[bool, Query(description="Running filings only (else finished filings too, by their last run).")] = False,
     size: Annotated[int | None, Query(ge=1, le=1000, description="Filings per page (default FILINGS_API__PAGE_SIZE).")] = None,
-    cursor: Annotated[str | None, Query(max_length=400, description="The previous page's `next`.")] = None,
+    cursor: Annotated[str | None, Query(max_length=1200, description="The previous page's `next`.")] = None,
 ) -> Response:
-    """Each filing once, oldest deadline first (ms grain; none last; ties by filing id), paged by an
-    opaque cursor (`next`): the server counts and reads at most a few times `size` filings
-    per page, however long the list (`engine.deadline_pages`)."""
+    """Each filing once, oldest deadline first (ms grain; none last; one deadline's filings newest
+    first, as the store lists them), paged by an opaque cursor (`next`): the server counts and reads
+    at most a few times `size` filings per page, however long the list (`engine.deadline_pages`)."""
     api = svc.settings.api
     if size is not None and size > api.max_page_size:
         raise Problem(422, f"size may be at most {api.max_page_size}", kind="validation",
@@ -171,14 +171,14 @@ async def list_filings(
                       errors=[violation("query.province", "schema.unknown_province", "不是大陆省级行政区（如 冀 或 河北）",
                                         "not a mainland province (use a prefix such as 冀 or a name such as 河北)")]) from None
     stages, provinces, desk = _desk(principal, stage, wanted)
-    after = _after(cursor) if cursor else None
+    after = _after(svc.temporal.cursors, cursor) if cursor else None
     now = datetime.now(UTC)
     query = build_query(svc.settings.task_queue, stages=stages, provinces=provinces, kinds=kind, overdue=overdue,
                         provisional=provisional, running=running or desk, now=now)
     page, total = await svc.temporal.page(query, after, size or api.page_size)
     return json_answer(200, FilingPage(
         items=[FilingListItem.model_validate(r.as_json(now)) for r in page.rows],
-        total=total, next=page.next.token() if page.next else None))
+        total=total, next=svc.temporal.cursors.token(page.next) if page.next else None))
 
 
 # --- one filing -----------------------------------------------------------------------------

@@ -1,9 +1,14 @@
 """The guards in front of every route: body size limits (413, JSON and uploads apart, before
 anything is read or authenticated), the material store's own limit (R10, 422), and the
-rate limits on SMS code entries (429 with Retry-After), per mobile and per client."""
+rate limits on SMS code entries (429 with Retry-After), per mobile and per client; list cursors
+only this service gave."""
 
 from __future__ import annotations
 
+import base64
+import json
+
+from engine.deadline_pages import Key, Seal
 from filing.materials import MAX_MATERIAL_BYTES
 from service.principal import Role
 from tests.service.conftest import Stack, key, new_appid
@@ -57,3 +62,21 @@ async def test_sms_code_entries_are_rate_limited_per_mobile_and_per_client(start
         statuses.append(answer.status_code)
     assert statuses[:120] == [404] * 120 and statuses[120] == 429
     assert "rate_limited" in (await stack.http.get("/metrics")).text
+
+
+async def test_a_list_cursor_this_service_did_not_give_is_a_422_naming_the_cursor(started: Stack):
+    """A cursor carries the visibility store's own page token, which the server trusts: only
+    sealed ones this deployment handed out are passed on (issue 21: pages in a tie group)."""
+    stack = started
+    operator = stack.auth(Role.OPERATOR)
+    forged_position = base64.urlsafe_b64encode(b'{"CloseTime":"x","StartTime":"y","RunID":"z"}').decode()
+    body = json.dumps({"b": 1, "p": forged_position, "k": "local-1"}, separators=(",", ":")).encode()
+    old_style = base64.urlsafe_b64encode(b'{"b":1,"w":"filing-wx","r":""}').decode().rstrip("=")
+    for cursor in (Seal().token(Key(1, b"{}")),  # sealed with another key
+                   base64.urlsafe_b64encode(body).decode().rstrip("=") + ".AAAAAAAAAAAAAAAAAAAAAA",
+                   old_style, "not-a-cursor"):
+        answer = await stack.http.get("/v1/filings", headers=operator, params={"running": "true", "cursor": cursor})
+        assert answer.status_code == 422, answer.text
+        assert [e["field"] for e in answer.json()["errors"]] == ["query.cursor"], answer.text
+    first = await stack.http.get("/v1/filings", headers=operator, params={"running": "true", "size": 1})
+    assert first.status_code == 200, first.text
