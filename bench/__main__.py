@@ -132,11 +132,16 @@ async def lifecycle_group(lab: Lab, args: argparse.Namespace, results: dict[str,
         if plain_worker is not None:
             plain_client = await lab.client(server, codec=False)
             plain = lab.engine_driver(plain_client, plain_worker)
-            await plain.happy()
             on = Side("codec on", engine.happy, client, engine_worker.child)
             off = Side("codec off", plain.happy, plain_client, plain_worker.child)
-            results["encryption"] = await guarded("encryption", run_encryption(
-                lab, server, on, off, args.filings, args.repeat, args.warmup, say))
+
+            async def encryption() -> dict[str, Any]:
+                # Since issue 18 the workflow refuses personal data that arrives unencrypted (the
+                # SMS code entry), so a filing cannot pass L3 without the codec: reported as FAILED.
+                await plain.happy()
+                return await run_encryption(lab, server, on, off, args.filings, args.repeat, args.warmup, say)
+
+            results["encryption"] = await guarded("encryption", encryption())
 
 
 async def guarded(name: str, work: Any) -> dict[str, Any]:

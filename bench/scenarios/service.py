@@ -160,7 +160,7 @@ class Callers:
     async def upload_examples(self) -> None:
         """The example's scans, uploaded by the integrator before anything is measured (an
         applicant names only materials they uploaded)."""
-        headers = self._bearer(Role.APPLICANT, INTEGRATOR)
+        headers = self._bearer(Role.APPLICANT, INTEGRATOR, [new_appid()])  # a token names an appid; materials are the sub's
         for sha256, content in example_materials().items():
             form = aiohttp.FormData()
             form.add_field("file", content, filename=f"{sha256[:8]}.bin")
