@@ -140,7 +140,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         out.append((f"lifecycle, filings/s (N={lc['n']}, x{lc['repeat']})", _med(eng["per_second"]),
                     _med(bare["per_second"]), ""))
         out.append(("lifecycle ratio engine/bare", _med(ratio), "1",
-                    f">= 0.8{_verdict(ratio['median'] >= 0.8 if ratio.get('median') else None)}"))
+                    f">= 0.85{_verdict(ratio['median'] >= 0.85 if ratio.get('median') else None)}"))
         out.append(("events per filing (lifecycle)", _fmt(eng["events_per_filing"]), _fmt(bare["events_per_filing"]), ""))
         out.append(("history events written/s", _med(eng["events_per_second"]), _med(bare["events_per_second"]), ""))
         for part in ("server", "worker", "harness"):
@@ -237,7 +237,7 @@ def _service_rows(sv: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         (f"service: starts/s, HTTP vs client ({sizes['clients']} callers, {sizes['starts']} x{sizes['repeat']})",
          _med(start["http"]["per_second"]), _med(start["client"]["per_second"]), ""),
         ("service: start ratio HTTP/client", _med(ratio), "1",
-         f">= 0.8{_verdict(ratio['median'] >= 0.8 if ratio.get('median') else None)}"),
+         f">= 0.85{_verdict(ratio['median'] >= 0.85 if ratio.get('median') else None)}"),
         ("service: CPU ms per start, service/server/worker",
          " / ".join(_fmt(start["http"]["cpu_ms_per_start"].get(k)) for k in ("service", "server", "worker")),
          " / ".join(_fmt(start["client"]["cpu_ms_per_start"].get(k)) for k in ("service", "server", "worker")), ""),

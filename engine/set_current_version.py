@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio.api.deployment.v1 import WorkerDeploymentVersion
-from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.enums.v1 import RoutingConfigUpdateState, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     DescribeTaskQueueRequest,
@@ -171,7 +171,23 @@ async def make_current(
         retry=True,  # the SDK's retries of transient statuses (UNAVAILABLE, RESOURCE_EXHAUSTED, ...)
     )
     was = answer.previous_deployment_version.build_id or previous
+    await wait_for_routing(client, version.deployment_name, wait=wait, interval=interval)
     return Outcome(version, was or None, changed=True)
+
+
+async def wait_for_routing(client: Client, deployment_name: str, *, wait: timedelta, interval: timedelta) -> None:
+    """Until the new routing has reached every task queue of the deployment (the server
+    propagates it after answering): before that, a filing's next task can still go to the
+    previous build. Past `wait` the change stands and propagates on its own; nothing fails."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait.total_seconds()
+    while True:
+        answer = await client.workflow_service.describe_worker_deployment(
+            DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=deployment_name), retry=True)
+        state = answer.worker_deployment_info.routing_config_update_state
+        if state != RoutingConfigUpdateState.ROUTING_CONFIG_UPDATE_STATE_IN_PROGRESS or loop.time() >= deadline:
+            return
+        await asyncio.sleep(interval.total_seconds())
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
